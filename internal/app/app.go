@@ -1,0 +1,71 @@
+// Package app assembles the fx graphs behind the chatrabridge subcommands, so that cmd/
+// only parses flags and tests can build and validate the real graphs.
+package app
+
+import (
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+
+	"github.com/chatrabridge/chatrabridge/api"
+	"github.com/chatrabridge/chatrabridge/internal/config"
+	"github.com/chatrabridge/chatrabridge/internal/metrics"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/temporalclient"
+	"github.com/chatrabridge/chatrabridge/worker"
+)
+
+// Role says which sides a process runs.
+type Role struct {
+	API, Worker bool
+}
+
+// Base is what every long-running process has: configuration, logger, metrics, the
+// store (migrated when migrate is true) and a Temporal client.
+func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
+	return fx.Options(
+		fx.Supply(cfg, logger),
+		fx.WithLogger(func() fxevent.Logger {
+			l := &fxevent.SlogLogger{Logger: logger.With("component", "fx")}
+			l.UseLogLevel(slog.LevelDebug)
+			return l
+		}),
+		fx.Provide(
+			func(c config.Config) postgres.URL { return postgres.URL(c.DatabaseURL.Reveal()) },
+			func(c config.Config) api.Addr { return api.Addr(c.HTTPAddr) },
+			func(c config.Config) worker.TaskQueue { return worker.TaskQueue(c.TaskQueue) },
+		),
+		fx.Supply(postgres.AutoMigrate(migrate)),
+		metrics.Module,
+		postgres.Module,
+		temporalclient.Module,
+	)
+}
+
+// Roles adds the API and/or the worker.
+func Roles(r Role) fx.Option {
+	var opts []fx.Option
+	if r.API {
+		opts = append(opts, api.Module)
+	}
+	if r.Worker {
+		opts = append(opts, worker.Module)
+	}
+	return fx.Options(opts...)
+}
+
+// Production is `serve`, `api` and `worker`: Temporal from the environment.
+func Production(cfg config.Config, logger *slog.Logger, migrate bool, r Role) fx.Option {
+	return fx.Options(
+		Base(cfg, logger, migrate),
+		fx.Provide(temporalclient.Options),
+		Roles(r),
+	)
+}
+
+// TemporalOptions supplies client options explicitly (dev server, tests).
+func TemporalOptions(o client.Options) fx.Option {
+	return fx.Supply(o)
+}

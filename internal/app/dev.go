@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+
+	"github.com/chatrabridge/chatrabridge/internal/config"
+	"github.com/chatrabridge/chatrabridge/internal/devserver"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+// DevOptions configure `chatrabridge dev`.
+type DevOptions struct {
+	DataDir      string // Temporal's SQLite file and the generated keys live here
+	TemporalPort int    // frontend gRPC, 7233 as the temporal CLI expects
+	UIPort       int    // Web UI, 8233
+}
+
+// DevConfig fills what a laptop run lacks: the secrets key and the admin token are
+// generated once and kept in the data directory, so a restart can still open what it
+// sealed and the admin token stays the same.
+func DevConfig(cfg config.Config, dataDir string) (config.Config, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return cfg, fmt.Errorf("data directory %s: %w", dataDir, err)
+	}
+	if cfg.SecretsKey == "" {
+		k, err := keepRandom(filepath.Join(dataDir, "secrets.key"), 32, base64.StdEncoding.EncodeToString)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.SecretsKey = secrets.String(k)
+	}
+	if cfg.AdminToken == "" {
+		t, err := keepRandom(filepath.Join(dataDir, "admin-token"), 24, base64.RawURLEncoding.EncodeToString)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.AdminToken = secrets.String(t)
+	}
+	return cfg, nil
+}
+
+// keepRandom returns the content of file, first writing n random bytes (encoded) to it
+// when it does not exist.
+func keepRandom(file string, n int, encode func([]byte) string) (string, error) {
+	if b, err := os.ReadFile(file); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", file, err)
+	}
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	v := encode(b)
+	if err := os.WriteFile(file, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", file, err)
+	}
+	return v, nil
+}
+
+// DevPreflight checks, before anything starts, what most often stops `dev`: a taken port
+// or an unreachable PostgreSQL. It creates the database when it is missing. Each error
+// is one line naming the problem and the fix.
+func DevPreflight(ctx context.Context, cfg config.Config, o DevOptions) error {
+	ports := []struct {
+		addr, what, fix string
+	}{
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.TemporalPort)), "Temporal", "--temporal-port"},
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.UIPort)), "the Temporal Web UI", "--ui-port"},
+		{cfg.HTTPAddr, "the HTTP API", "HTTP_ADDR"},
+	}
+	for _, p := range ports {
+		l, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("port %s for %s is in use (another `chatrabridge dev` or `temporal server start-dev`?): stop that process or set %s", p.addr, p.what, p.fix)
+		}
+		_ = l.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return postgres.EnsureDatabase(ctx, cfg.DatabaseURL.Reveal())
+}
+
+// Dev is the whole system in one process: the embedded Temporal server and Web UI, the
+// store, the worker and the API.
+func Dev(cfg config.Config, logger *slog.Logger, o DevOptions) fx.Option {
+	return fx.Options(
+		Base(cfg, logger, true),
+		fx.Supply(o),
+		fx.Provide(startDevServer, func(s *devserver.Server) client.Options {
+			return client.Options{HostPort: s.Address(), Namespace: s.Namespace()}
+		}),
+		Roles(Role{API: true, Worker: true}),
+	)
+}
+
+func startDevServer(lc fx.Lifecycle, o DevOptions, logger *slog.Logger) (*devserver.Server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := devserver.Start(ctx, devserver.Options{
+		Port:             o.TemporalPort,
+		UIPort:           o.UIPort,
+		DataDir:          filepath.Join(o.DataDir, "temporal"),
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           logger,
+		LogLevel:         slog.LevelWarn,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Stopped last: its hook is appended before the client's and the worker's.
+	lc.Append(fx.StopHook(s.Stop))
+	return s, nil
+}

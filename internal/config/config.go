@@ -1,0 +1,118 @@
+// Package config reads the bridge's settings from environment variables. Every variable
+// has a documented default (Vars), which `--help` and the README print.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/chatrabridge/chatrabridge/internal/secrets"
+)
+
+// Config is the bridge's configuration. Temporal's connection settings (TEMPORAL_ADDRESS,
+// TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*) are read separately by the SDK's
+// envconfig (see internal/temporalclient) and are listed in Vars for documentation.
+type Config struct {
+	DatabaseURL secrets.String // may hold a password
+	HTTPAddr    string
+	PublicURL   string
+	AdminToken  secrets.String
+	SecretsKey  secrets.String
+	TaskQueue   string
+	LogLevel    slog.Level
+	LogFormat   string
+}
+
+// Var documents one environment variable.
+type Var struct {
+	Name, Default, Help string
+}
+
+// Vars lists every variable the bridge reads, in the order the README shows them.
+var Vars = []Var{
+	{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatrabridge?sslmode=disable", "PostgreSQL connection URL"},
+	{"TEMPORAL_ADDRESS", "127.0.0.1:7233", "Temporal frontend host:port (Temporal Cloud: <ns>.<acct>.tmprl.cloud:7233)"},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
+	{"TEMPORAL_API_KEY", "", "Temporal Cloud API key (turns TLS on)"},
+	{"TEMPORAL_TLS, TEMPORAL_TLS_*", "off", "TLS to Temporal: TEMPORAL_TLS_CLIENT_CERT_PATH, _CLIENT_KEY_PATH, _SERVER_CA_CERT_PATH, _SERVER_NAME (as the temporal CLI reads them)"},
+	{"HTTP_ADDR", ":8080", "address the HTTP API listens on"},
+	{"PUBLIC_URL", "http://localhost:8080", "public base URL of the API, used to print webhook URLs"},
+	{"ADMIN_TOKEN, ADMIN_TOKEN_FILE", "(none: the admin API refuses to start)", "bearer token of the admin API, or a file holding it"},
+	{"SECRETS_KEY, SECRETS_KEY_FILE", "(none: required by api and worker)", "32-byte base64 key that seals stored credentials; comma-separated to rotate (first seals, all open)"},
+	{"TASK_QUEUE", "chatrabridge", "Temporal task queue of the conversation workflows"},
+	{"LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"LOG_FORMAT", "text", "text or json"},
+}
+
+// Default returns the value a variable takes when it is unset.
+func Default(name string) string {
+	for _, v := range Vars {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}
+
+// Load reads the configuration from the environment through getenv (os.Getenv in
+// production). A bad value gives an error naming the variable and what it accepts.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return Default(name)
+	}
+	c := Config{
+		DatabaseURL: secrets.String(get("DATABASE_URL")),
+		HTTPAddr:    get("HTTP_ADDR"),
+		PublicURL:   strings.TrimRight(get("PUBLIC_URL"), "/"),
+		TaskQueue:   get("TASK_QUEUE"),
+		LogFormat:   get("LOG_FORMAT"),
+	}
+	var err error
+	if c.AdminToken, err = fromFileOrEnv(getenv, "ADMIN_TOKEN"); err != nil {
+		return c, err
+	}
+	if c.SecretsKey, err = fromFileOrEnv(getenv, "SECRETS_KEY"); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat)
+	}
+	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		return c, fmt.Errorf("PUBLIC_URL=%q: want an http:// or https:// URL", c.PublicURL)
+	}
+	return c, nil
+}
+
+// fromFileOrEnv reads NAME, or the file named by NAME_FILE (trailing whitespace trimmed).
+// Setting both is an error, since one would silently win.
+func fromFileOrEnv(getenv func(string) string, name string) (secrets.String, error) {
+	v, file := strings.TrimSpace(getenv(name)), strings.TrimSpace(getenv(name+"_FILE"))
+	switch {
+	case v != "" && file != "":
+		return "", fmt.Errorf("both %s and %s_FILE are set: set one", name, name)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return secrets.String(strings.TrimSpace(string(b))), nil
+	}
+	return secrets.String(v), nil
+}
+
+// Logger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+func (c Config) Logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

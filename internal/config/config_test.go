@@ -1,0 +1,65 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.TaskQueue != "chatrabridge" || c.LogLevel != slog.LevelInfo || c.PublicURL != "http://localhost:8080" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if !strings.Contains(c.DatabaseURL.Reveal(), "/chatrabridge") {
+		t.Fatalf("database default = %q", c.DatabaseURL.Reveal())
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLIC_URL": "example.com"} {
+		_, err := Load(env(map[string]string{name: val}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v should name the variable", name, val, err)
+		}
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"ADMIN_TOKEN_FILE": f}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminToken.Reveal() != "s3cret-token" {
+		t.Fatalf("token = %q", c.AdminToken.Reveal())
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c.AdminToken, c, c); strings.Contains(s, "s3cret") {
+		t.Fatalf("secret printed: %s", s)
+	}
+	if _, err := Load(env(map[string]string{"ADMIN_TOKEN_FILE": f, "ADMIN_TOKEN": "x"})); err == nil {
+		t.Fatal("both ADMIN_TOKEN and ADMIN_TOKEN_FILE accepted")
+	}
+	if _, err := Load(env(map[string]string{"SECRETS_KEY_FILE": f + ".missing"})); err == nil || !strings.Contains(err.Error(), "SECRETS_KEY_FILE") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestEveryVarHasHelp(t *testing.T) {
+	for _, v := range Vars {
+		if v.Name == "" || v.Help == "" {
+			t.Errorf("undocumented variable %+v", v)
+		}
+	}
+}

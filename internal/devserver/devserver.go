@@ -1,0 +1,296 @@
+// Package devserver runs a real Temporal server (go.temporal.io/server) and, optionally,
+// the Temporal Web UI inside the current process. It backs `chatrabridge dev` and the
+// integration tests. Persistence is SQLite: in a file when a data directory is given, so
+// workflows survive a restart, or in memory for tests.
+//
+// It is for development and tests only; production runs against a Temporal cluster or
+// Temporal Cloud.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options configure an embedded server. The zero value of every optional field is usable.
+type Options struct {
+	// Host is the IP every service binds to. Default 127.0.0.1.
+	Host string
+	// Port is the frontend gRPC port (what clients dial). 0 picks a free port.
+	Port int
+	// UIPort is the Web UI's port; 0 runs no UI.
+	UIPort int
+	// DataDir holds the SQLite file (temporal.db). Empty keeps everything in memory.
+	DataDir string
+	// Namespace is created at start when missing. Default "default".
+	Namespace string
+	// SearchAttributes are registered on the namespace (created when missing).
+	SearchAttributes map[string]enumspb.IndexedValueType
+	// Logger receives the server's log lines at LogLevel and above. Default: discard.
+	Logger   *slog.Logger
+	LogLevel slog.Level
+}
+
+// Server is a running embedded Temporal server.
+type Server struct {
+	srv       temporal.Server
+	ui        *uiserver.Server
+	addr      string
+	uiAddr    string
+	namespace string
+}
+
+// Start starts the server and waits until its frontend answers and the search attributes
+// are registered. A taken port is reported as an error naming the port.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if o.Port == 0 {
+		if o.Port, err = freePort(o.Host); err != nil {
+			return nil, err
+		}
+	} else if err := checkPort(o.Host, o.Port); err != nil {
+		return nil, err
+	}
+	if o.UIPort != 0 {
+		if err := checkPort(o.Host, o.UIPort); err != nil {
+			return nil, err
+		}
+	}
+
+	sqlConf, err := sqliteConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := serverConfig(o, sqlConf)
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for name, svc := range conf.Services {
+		hosts[primitives.ServiceName(name)] = static.SingleLocalHost(net.JoinHostPort(o.Host, strconv.Itoa(svc.RPC.GRPCPort)))
+	}
+	dyn := dynamicconfig.StaticClient{
+		// Search attributes added at run time are usable at once (the dev server's choice too).
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+	}
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(newLogger(o.Logger, o.LogLevel)),
+		temporal.WithDynamicConfigClient(dyn),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	s := &Server{srv: srv, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), namespace: o.Namespace}
+
+	if o.UIPort != 0 {
+		s.uiAddr = net.JoinHostPort(o.Host, strconv.Itoa(o.UIPort))
+		s.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+			Host:                o.Host,
+			Port:                o.UIPort,
+			TemporalGRPCAddress: s.addr,
+			EnableUI:            true,
+			DefaultNamespace:    o.Namespace,
+			CORS:                uiconfig.CORS{CookieInsecure: true},
+			HideLogs:            true,
+			DisableNewsFetch:    true,
+		}))
+		go func() {
+			if err := s.ui.Start(); err != nil && !errors.Is(err, net.ErrClosed) {
+				o.Logger.Error("temporal web ui stopped", "error", err)
+			}
+		}()
+	}
+
+	if err := s.ensureSearchAttributes(ctx, o.SearchAttributes); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Address is the frontend's host:port, for client.Dial and the temporal CLI.
+func (s *Server) Address() string { return s.addr }
+
+// UIAddress is the Web UI's host:port, or "" when no UI runs.
+func (s *Server) UIAddress() string { return s.uiAddr }
+
+// Namespace is the namespace the server was started with.
+func (s *Server) Namespace() string { return s.namespace }
+
+// Stop stops the UI and the server. Workflows persist when a data directory was given.
+func (s *Server) Stop() {
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	_ = s.srv.Stop()
+}
+
+// ensureSearchAttributes adds the attributes that a namespace created by an older version
+// lacks. Attributes given at namespace creation are already there; this only fills gaps.
+func (s *Server) ensureSearchAttributes(ctx context.Context, want map[string]enumspb.IndexedValueType) error {
+	c, err := client.DialContext(ctx, client.Options{HostPort: s.addr, Namespace: s.namespace, Logger: nopLogger{}})
+	if err != nil {
+		return fmt.Errorf("connect to embedded temporal: %w", err)
+	}
+	defer c.Close()
+	if len(want) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range want {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: s.namespace, SearchAttributes: missing,
+	})
+	if err != nil {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+func sqliteConfig(o Options) (*config.SQL, error) {
+	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
+	if o.DataDir == "" {
+		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
+		conf.DatabaseName = "chatrabridge-" + strconv.Itoa(rand.IntN(1<<30))
+	} else {
+		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
+		}
+		file := filepath.Join(o.DataDir, "temporal.db")
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "5000"}
+		conf.DatabaseName = file
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			if err := sqliteschema.SetupSchema(conf); err != nil {
+				return nil, fmt.Errorf("set up temporal schema in %s: %w", file, err)
+			}
+		}
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, fmt.Errorf("namespace config: %w", err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return conf, nil
+}
+
+func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
+	httpPort, err := freePort(o.Host)
+	if err != nil {
+		return nil, err
+	}
+	frontend := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	var conf config.Config
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = o.Host
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        "active",
+		CurrentClusterName:       "active",
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			"active": {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             frontend,
+				HTTPAddress:            net.JoinHostPort(o.Host, strconv.Itoa(httpPort)),
+				ClusterID:              "5b0c8f1e-7e36-4c8f-9a51-3f1c2d6a9b10", // fixed: one dev cluster
+			},
+		},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, name := range []string{"frontend", "history", "matching", "worker"} {
+		var svc config.Service
+		svc.RPC.BindOnIP = o.Host
+		if name == "frontend" {
+			svc.RPC.GRPCPort = o.Port
+			svc.RPC.HTTPPort = httpPort
+		} else if svc.RPC.GRPCPort, err = freePort(o.Host); err != nil {
+			return nil, err
+		}
+		conf.Services[name] = svc
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = frontend
+	return &conf, nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ErrPortInUse is returned (wrapped) when a port the server needs is taken.
+var ErrPortInUse = errors.New("port in use")
+
+func checkPort(host string, port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return fmt.Errorf("%w: %s:%d is taken by another process (stop it, or choose another port)", ErrPortInUse, host, port)
+	}
+	return l.Close()
+}

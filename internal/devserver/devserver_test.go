@@ -1,0 +1,129 @@
+package devserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/chatrabridge/chatrabridge/internal/devserver"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+func echoWorkflow(ctx workflow.Context, name string) (string, error) {
+	return "hello " + name, nil
+}
+
+// waitForSignal blocks until it gets a "go" signal, so the test can see it survive a restart.
+func waitForSignal(ctx workflow.Context) (string, error) {
+	var s string
+	workflow.GetSignalChannel(ctx, "go").Receive(ctx, &s)
+	return s, nil
+}
+
+func start(t *testing.T, o devserver.Options) (*devserver.Server, client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := devserver.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("start dev server: %v", err)
+	}
+	c, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace()})
+	if err != nil {
+		srv.Stop()
+		t.Fatalf("dial: %v", err)
+	}
+	return srv, c
+}
+
+func TestRunsAWorkflowWithSearchAttributes(t *testing.T) {
+	srv, c := start(t, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
+	defer srv.Stop()
+	defer c.Close()
+	ctx := context.Background()
+
+	sa, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, typ := range workflows.SearchAttributes() {
+		if got, ok := sa.GetCustomAttributes()[name]; !ok || got != typ {
+			t.Errorf("search attribute %s: got %v (present %v), want %v", name, got, ok, typ)
+		}
+	}
+
+	w := worker.New(c, "devserver-test", worker.Options{})
+	w.RegisterWorkflow(echoWorkflow)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		TaskQueue: "devserver-test",
+		// The server refuses unregistered attributes, so this start proves the registration.
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SAIntegration.ValueSet("shop"), workflows.SATaskID.ValueSet(42)),
+	}, echoWorkflow, "temporal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := run.Get(ctx, &out); err != nil || out != "hello temporal" {
+		t.Fatalf("result %q, %v", out, err)
+	}
+}
+
+func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, c := start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survivor", TaskQueue: "restart-test"}, waitForSignal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	srv.Stop()
+
+	srv, c = start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	defer srv.Stop()
+	defer c.Close()
+	desc, err := c.DescribeWorkflowExecution(ctx, "survivor", run.GetRunID())
+	if err != nil {
+		t.Fatalf("workflow started before the restart is gone: %v", err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus().String(); st != "Running" {
+		t.Fatalf("status after restart = %s, want Running", st)
+	}
+	w := worker.New(c, "restart-test", worker.Options{})
+	w.RegisterWorkflow(waitForSignal)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := c.SignalWorkflow(ctx, "survivor", "", "go", "after restart"); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	if err := c.GetWorkflow(ctx, "survivor", "").Get(ctx, &out); err != nil || out != "after restart" {
+		t.Fatalf("result %q, %v", out, err)
+	}
+}
+
+func TestTakenPortIsOneClearError(t *testing.T) {
+	srv, c := start(t, devserver.Options{})
+	defer srv.Stop()
+	defer c.Close()
+	_, port, _ := splitPort(srv.Address())
+	_, err := devserver.Start(context.Background(), devserver.Options{Port: port})
+	if err == nil {
+		t.Fatal("second server on the same port started")
+	}
+	if got := err.Error(); !contains(got, "taken") || !contains(got, srv.Address()) {
+		t.Fatalf("error %q should say the port is taken", got)
+	}
+}

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Conversation statuses, as stored.
+const (
+	StatusOpen      = "open"      // the chat is going on
+	StatusClosed    = "closed"    // the chat ended, the task is completed, late replies still flow
+	StatusEnded     = "ended"     // the workflow finished
+	StatusCancelled = "cancelled" // an admin stopped the sync
+)
+
+// Conversation is one chat as the store knows it: enough for a Planfix reply to find its
+// chat and for the admin API to list conversations. The workflow holds the rest.
+type Conversation struct {
+	IntegrationID    string     `db:"integration_id" json:"integrationId"`
+	ChatID           string     `db:"chat_id" json:"chatId"`
+	WorkflowID       string     `db:"workflow_id" json:"workflowId"`
+	ClientID         string     `db:"client_id" json:"clientId"`
+	PlanfixTaskID    *int64     `db:"planfix_task_id" json:"planfixTaskId,omitempty"`
+	PlanfixContactID *int64     `db:"planfix_contact_id" json:"planfixContactId,omitempty"`
+	CustomerName     string     `db:"customer_name" json:"customerName"`
+	CustomerEmail    string     `db:"customer_email" json:"customerEmail"`
+	Status           string     `db:"status" json:"status"`
+	StartedAt        time.Time  `db:"started_at" json:"startedAt"`
+	UpdatedAt        time.Time  `db:"updated_at" json:"updatedAt"`
+	ClosedAt         *time.Time `db:"closed_at" json:"closedAt,omitempty"`
+}
+
+// SaveConversation inserts the conversation or updates the row of the same chat. Empty
+// strings and nil ids leave the stored values as they are, so callers pass only what
+// they know. It is idempotent.
+func (db *DB) SaveConversation(ctx context.Context, c Conversation) error {
+	if c.Status == "" {
+		c.Status = StatusOpen
+	}
+	_, err := db.Pool.Exec(ctx, `
+		INSERT INTO conversations (integration_id, chat_id, workflow_id, client_id,
+			planfix_task_id, planfix_contact_id, customer_name, customer_email, status, closed_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+			CASE WHEN $9 IN ('closed', 'ended', 'cancelled') THEN now() END)
+		ON CONFLICT (integration_id, chat_id) DO UPDATE SET
+			client_id          = COALESCE(NULLIF(EXCLUDED.client_id, ''), conversations.client_id),
+			planfix_task_id    = COALESCE(EXCLUDED.planfix_task_id, conversations.planfix_task_id),
+			planfix_contact_id = COALESCE(EXCLUDED.planfix_contact_id, conversations.planfix_contact_id),
+			customer_name      = COALESCE(NULLIF(EXCLUDED.customer_name, ''), conversations.customer_name),
+			customer_email     = COALESCE(NULLIF(EXCLUDED.customer_email, ''), conversations.customer_email),
+			status             = EXCLUDED.status,
+			closed_at          = CASE WHEN EXCLUDED.status = 'open' THEN NULL
+			                          ELSE COALESCE(conversations.closed_at, now()) END,
+			updated_at         = now()`,
+		c.IntegrationID, c.ChatID, c.WorkflowID, c.ClientID, c.PlanfixTaskID, c.PlanfixContactID,
+		c.CustomerName, c.CustomerEmail, c.Status)
+	return translate(err)
+}
+
+// GetConversation returns the conversation of a chat, or ENOTFOUND.
+func (db *DB) GetConversation(ctx context.Context, integrationID, chatID string) (*Conversation, error) {
+	rows, _ := db.Pool.Query(ctx, `SELECT * FROM conversations WHERE integration_id = $1 AND chat_id = $2`,
+		integrationID, chatID)
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Conversation])
+	return c, translate(err)
+}
+
+// FindConversationByTask returns the conversation a Planfix task belongs to. When several
+// chats share the task (a customer on two devices), it is the one active last, so a reply
+// goes to the chat the customer wrote from last. ENOTFOUND when none.
+func (db *DB) FindConversationByTask(ctx context.Context, integrationID string, taskID int64) (*Conversation, error) {
+	rows, _ := db.Pool.Query(ctx, `
+		SELECT * FROM conversations WHERE integration_id = $1 AND planfix_task_id = $2
+		ORDER BY updated_at DESC LIMIT 1`, integrationID, taskID)
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Conversation])
+	return c, translate(err)
+}
+
+// ConversationFilter selects conversations; empty fields match everything.
+type ConversationFilter struct {
+	IntegrationID string
+	Status        string
+	Limit         int // default 100, at most 1000
+	Offset        int
+}
+
+// ListConversations returns conversations, the most recently active first.
+func (db *DB) ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	rows, _ := db.Pool.Query(ctx, `
+		SELECT * FROM conversations
+		WHERE ($1 = '' OR integration_id = $1) AND ($2 = '' OR status = $2)
+		ORDER BY updated_at DESC, chat_id LIMIT $3 OFFSET $4`,
+		f.IntegrationID, f.Status, f.Limit, f.Offset)
+	cs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Conversation])
+	return cs, translate(err)
+}

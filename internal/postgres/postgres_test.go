@@ -1,0 +1,180 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
+)
+
+func insertIntegration(t *testing.T, db *postgres.DB, id string) {
+	t.Helper()
+	_, err := db.Pool.Exec(context.Background(),
+		`INSERT INTO integrations (id, name, chatra_token_hash, planfix_token_hash) VALUES ($1, $1, '\x00', '\x00')`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	ctx := context.Background()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	var version int
+	if err := db.Pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 1 {
+		t.Fatalf("schema version %d, want >= 1", version)
+	}
+	for _, table := range []string{"integrations", "contacts", "conversations", "employees", "planfix_rate_limits"} {
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Errorf("table %s: %v", table, err)
+		}
+	}
+}
+
+func TestConversations(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	ctx := context.Background()
+	insertIntegration(t, db, "shop")
+
+	if _, err := db.GetConversation(ctx, "shop", "nope"); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Fatalf("missing conversation: got %v, want ENOTFOUND", err)
+	}
+	c := postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", ClientID: "V1", CustomerName: "Ivan"}
+	if err := db.SaveConversation(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	task, contact := int64(42), int64(7)
+	// A later save with only the task keeps what it does not mention.
+	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", PlanfixTaskID: &task, PlanfixContactID: &contact}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.GetConversation(ctx, "shop", "C1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CustomerName != "Ivan" || got.ClientID != "V1" || got.PlanfixTaskID == nil || *got.PlanfixTaskID != 42 || got.Status != postgres.StatusOpen || got.ClosedAt != nil {
+		t.Fatalf("merged conversation = %+v", got)
+	}
+
+	// Two chats on one task (two devices): the reply goes to the one active last.
+	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C2", WorkflowID: "chatra/shop/C2", PlanfixTaskID: &task}); err != nil {
+		t.Fatal(err)
+	}
+	byTask, err := db.FindConversationByTask(ctx, "shop", 42)
+	if err != nil || byTask.ChatID != "C2" {
+		t.Fatalf("by task = %+v, %v; want C2", byTask, err)
+	}
+	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1"}); err != nil {
+		t.Fatal(err)
+	}
+	if byTask, _ = db.FindConversationByTask(ctx, "shop", 42); byTask.ChatID != "C1" {
+		t.Fatalf("by task after C1 wrote again = %s, want C1", byTask.ChatID)
+	}
+
+	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", Status: postgres.StatusClosed}); err != nil {
+		t.Fatal(err)
+	}
+	closed, err := db.ListConversations(ctx, postgres.ConversationFilter{IntegrationID: "shop", Status: postgres.StatusClosed})
+	if err != nil || len(closed) != 1 || closed[0].ChatID != "C1" || closed[0].ClosedAt == nil {
+		t.Fatalf("closed list = %+v, %v", closed, err)
+	}
+	all, err := db.ListConversations(ctx, postgres.ConversationFilter{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("all = %d, %v; want 2", len(all), err)
+	}
+
+	// A status outside the schema's set is refused by the database.
+	err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C3", WorkflowID: "w3", Status: "bogus"})
+	if err == nil {
+		t.Fatal("bogus status accepted")
+	}
+	// An unknown integration is a not-found, not an internal error.
+	err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "ghost", ChatID: "C1", WorkflowID: "chatra/ghost/C1"})
+	if chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Fatalf("unknown integration: %v (code %s), want ENOTFOUND", err, chatrabridge.ErrorCode(err))
+	}
+}
+
+func TestContacts(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	ctx := context.Background()
+	insertIntegration(t, db, "shop")
+	if err := db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "laptop", Email: "Ivan@Example.com", PlanfixContactID: 12}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "laptop", PlanfixContactID: 12}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.FindContactByClient(ctx, "shop", "laptop")
+	if err != nil || c.PlanfixContactID != 12 || c.Email != "Ivan@Example.com" {
+		t.Fatalf("by client = %+v, %v", c, err)
+	}
+	c, err = db.FindContactByEmail(ctx, "shop", "ivan@example.COM")
+	if err != nil || c.ChatraClientID != "laptop" {
+		t.Fatalf("by email (any case) = %+v, %v", c, err)
+	}
+	if _, err := db.FindContactByEmail(ctx, "shop", "other@example.com"); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Fatalf("unknown email: %v", err)
+	}
+	if _, err := db.FindContactByEmail(ctx, "shop", ""); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Fatalf("empty email must match nothing: %v", err)
+	}
+}
+
+func TestEnsureDatabaseCreatesIt(t *testing.T) {
+	ctx := context.Background()
+	base, err := pgx.ParseConfig(postgrestest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "chatrabridge_ensure_test"
+	admin, err := pgx.Connect(ctx, strings.Replace(postgrestest.URL(), "/"+base.Database+"?", "/postgres?", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name) })
+
+	url := strings.Replace(postgrestest.URL(), "/"+base.Database+"?", "/"+name+"?", 1)
+	if err := postgres.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.EnsureDatabase(ctx, url); err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}
+
+func TestOpenErrorsNameTheFix(t *testing.T) {
+	ctx := context.Background()
+	_, err := postgres.Open(ctx, "postgres://postgres:hunter2@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
+	if chatrabridge.ErrorCode(err) != chatrabridge.EUNAVAILABLE {
+		t.Fatalf("unreachable server: %v (code %s)", err, chatrabridge.ErrorCode(err))
+	}
+	if msg := chatrabridge.ErrorMessage(err); !strings.Contains(msg, "127.0.0.1:1") || !strings.Contains(msg, "DATABASE_URL") {
+		t.Errorf("message should name the address and the fix: %q", msg)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	_, err = postgres.Open(ctx, "postgres://postgres:hunter2@[::1/x")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("bad URL: %v (must fail without echoing the password)", err)
+	}
+}

@@ -1,0 +1,47 @@
+// Package worker builds the Temporal worker that runs conversation workflows and their
+// activities on the bridge's task queue.
+package worker
+
+import (
+	"context"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/fx"
+
+	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+// Module runs the worker for the app's lifetime: started on start, stopped (letting
+// running activities finish) on stop; a fatal worker error stops the whole app.
+var Module = fx.Module("worker",
+	fx.Provide(activities.New),
+	fx.Invoke(run),
+)
+
+// TaskQueue is the task queue name, a distinct type so fx can provide it.
+type TaskQueue string
+
+// New returns a worker on taskQueue with every workflow and activity registered.
+func New(c client.Client, taskQueue TaskQueue, acts *activities.Activities, opts worker.Options) worker.Worker {
+	w := worker.New(c, string(taskQueue), opts)
+	w.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.ConversationWorkflowName})
+	w.RegisterActivity(acts)
+	return w
+}
+
+func run(lc fx.Lifecycle, sd fx.Shutdowner, c client.Client, tq TaskQueue, acts *activities.Activities, logger *slog.Logger) {
+	w := New(c, tq, acts, worker.Options{
+		OnFatalError: func(err error) {
+			logger.Error("temporal worker stopped", "error", err)
+			_ = sd.Shutdown(fx.ExitCode(1))
+		},
+	})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { return w.Start() },
+		OnStop:  func(context.Context) error { w.Stop(); return nil },
+	})
+}
