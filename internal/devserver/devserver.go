@@ -61,6 +61,7 @@ type Server struct {
 	addr      string
 	uiAddr    string
 	namespace string
+	logLevel  *slog.LevelVar
 }
 
 // Start starts the server and waits until its frontend answers and the search attributes
@@ -106,11 +107,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 	}
+	level := new(slog.LevelVar)
+	level.Set(o.LogLevel)
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
-		temporal.WithLogger(newLogger(o.Logger, o.LogLevel)),
+		temporal.WithLogger(newLogger(o.Logger, level)),
 		temporal.WithDynamicConfigClient(dyn),
 	)
 	if err != nil {
@@ -119,7 +122,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
-	s := &Server{srv: srv, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), namespace: o.Namespace}
+	s := &Server{srv: srv, logLevel: level, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), namespace: o.Namespace}
 
 	if o.UIPort != 0 {
 		s.uiAddr = net.JoinHostPort(o.Host, strconv.Itoa(o.UIPort))
@@ -158,6 +161,8 @@ func (s *Server) Namespace() string { return s.namespace }
 
 // Stop stops the UI and the server. Workflows persist when a data directory was given.
 func (s *Server) Stop() {
+	// Stopping services warn about each other going away; that is expected, not news.
+	s.logLevel.Set(slog.LevelError)
 	if s.ui != nil {
 		s.ui.Stop()
 	}

@@ -12,15 +12,15 @@ import (
 // server is chatty at info.
 type slogLogger struct {
 	l     *slog.Logger
-	level slog.Level
+	level *slog.LevelVar
 }
 
-func newLogger(l *slog.Logger, level slog.Level) log.Logger {
+func newLogger(l *slog.Logger, level *slog.LevelVar) log.Logger {
 	return slogLogger{l: l.With("component", "temporal-server"), level: level}
 }
 
 func (s slogLogger) log(level slog.Level, msg string, tags []tag.Tag) {
-	if level < s.level || !s.l.Enabled(context.Background(), level) {
+	if level < s.level.Level() || !s.l.Enabled(context.Background(), level) {
 		return
 	}
 	attrs := make([]slog.Attr, len(tags))
