@@ -21,7 +21,7 @@ import (
 const (
 	// DefaultAPIURL is the origin of Chatra's REST API; the calls live under /api/ there.
 	DefaultAPIURL = "https://app.chatra.io"
-	// DefaultTimeout bounds one call whose context has no deadline.
+	// DefaultTimeout bounds one call (or the caller's deadline, if sooner).
 	DefaultTimeout = 15 * time.Second
 )
 
@@ -60,7 +60,8 @@ type Config struct {
 	// keys). The public key is not secret; the secret key is.
 	PublicKey string
 	SecretKey string
-	// Timeout bounds each call whose context has no deadline; DefaultTimeout when zero.
+	// Timeout bounds each call (the caller's deadline still applies if sooner);
+	// DefaultTimeout when zero.
 	Timeout time.Duration
 }
 
@@ -367,11 +368,10 @@ func (c *Client) do(ctx context.Context, op, method, path string, in any, what s
 		return nil, c.baseErr
 	}
 	parent := ctx
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
+	// Every call is bounded, even inside a long activity deadline, so a hung Chatra
+	// fails the call and lets the activity retry.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	var reqBody io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

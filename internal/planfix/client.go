@@ -31,7 +31,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
 )
 
-// DefaultTimeout bounds one HTTP exchange when the caller's context has no deadline.
+// DefaultTimeout bounds one HTTP exchange (or the caller's deadline, if sooner).
 const DefaultTimeout = 15 * time.Second
 
 // MaxPageSize is the most items Planfix returns per page of a list.
@@ -64,7 +64,7 @@ type Config struct {
 	// Observer, when not nil, is told the outcome and X-RateLimit-Remaining of every
 	// request (see Metrics).
 	Observer Observer
-	// Timeout bounds one HTTP exchange when the caller's context has no deadline;
+	// Timeout bounds one HTTP exchange (the caller's deadline still applies if sooner);
 	// 0 means DefaultTimeout.
 	Timeout time.Duration
 }
@@ -181,12 +181,10 @@ func (c *Client) do(ctx context.Context, r call, out any) (int, error) {
 			return 0, fmt.Errorf("%s: wait for the planfix rate limit: %w", r.op, err)
 		}
 	}
-	hctx := ctx
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
-		defer cancel()
-	}
+	// Every exchange is bounded, even inside a long activity deadline: a hung Planfix
+	// must fail this request and let the activity retry, not stall it for minutes.
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
 	u := c.base + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
