@@ -1,0 +1,139 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+// ConversationList is the answer of GET /api/v1/conversations.
+type ConversationList struct {
+	Conversations []postgres.Conversation `json:"conversations"`
+}
+
+// ConversationDetail is the answer of GET /api/v1/conversations/{id}: the stored row,
+// and the workflow's answer to the "state" query, or, when it gave none, StateError
+// saying why.
+type ConversationDetail struct {
+	postgres.Conversation
+	State      *workflows.State `json:"state,omitempty"`
+	StateError string           `json:"stateError,omitempty"`
+}
+
+// StateQueryTimeout bounds the "state" query of a conversation detail.
+const StateQueryTimeout = 5 * time.Second
+
+var conversationStatuses = []string{postgres.StatusOpen, postgres.StatusClosed, postgres.StatusEnded, postgres.StatusCancelled}
+
+// listConversations: GET /api/v1/conversations?integrationId=&status=&limit=&offset=.
+func (a *admin) listConversations(c echo.Context) error {
+	q := c.QueryParams()
+	for name := range q {
+		if !slices.Contains([]string{"integrationId", "status", "limit", "offset"}, name) {
+			return chatrabridge.Invalid(name, "unknown query parameter %q: use integrationId, status, limit, offset", name)
+		}
+	}
+	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: q.Get("status")}
+	if f.Status != "" && !slices.Contains(conversationStatuses, f.Status) {
+		return chatrabridge.Invalid("status", "status must be one of %s", strings.Join(conversationStatuses, ", "))
+	}
+	var err error
+	if f.Limit, err = intParam(q, "limit", 1, 1000); err != nil {
+		return err
+	}
+	if f.Offset, err = intParam(q, "offset", 0, 1<<31-1); err != nil {
+		return err
+	}
+	list, err := a.db.ListConversations(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []postgres.Conversation{}
+	}
+	return c.JSON(http.StatusOK, ConversationList{Conversations: list})
+}
+
+func intParam(q url.Values, name string, lo, hi int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, chatrabridge.Invalid(name, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// getConversation: GET /api/v1/conversations/{id}, where id is the workflow id
+// chatra/<integrationId>/<chatId> (URL-escaped or not) or <integrationId>/<chatId>.
+func (a *admin) getConversation(c echo.Context) error {
+	raw := c.Param("*")
+	if c.Request().URL.RawPath != "" {
+		// Echo routed on the escaped path, so the parameter is still escaped.
+		var err error
+		if raw, err = url.PathUnescape(raw); err != nil {
+			return chatrabridge.Invalid("id", "the conversation id is not a valid URL path")
+		}
+	}
+	integrationID, chatID, ok := strings.Cut(strings.TrimPrefix(raw, "chatra/"), "/")
+	if !ok || integrationID == "" || chatID == "" {
+		return chatrabridge.Invalid("id", "a conversation id is its workflow id, chatra/<integrationId>/<chatId>, or <integrationId>/<chatId>")
+	}
+	ctx := c.Request().Context()
+	conv, err := a.db.GetConversation(ctx, integrationID, chatID)
+	if err != nil {
+		if chatrabridge.ErrorCode(err) == chatrabridge.ENOTFOUND {
+			return chatrabridge.Errorf(chatrabridge.ENOTFOUND, "no conversation of chat %q in integration %q", chatID, integrationID)
+		}
+		return err
+	}
+	detail := ConversationDetail{Conversation: *conv}
+	state, err := a.queryState(ctx, conv.WorkflowID)
+	if err != nil {
+		detail.StateError = err.Error()
+		a.logger.Warn("conversation state query failed", "workflowId", conv.WorkflowID, "error", err)
+	} else {
+		detail.State = state
+	}
+	return c.JSON(http.StatusOK, detail)
+}
+
+// queryState asks the conversation's workflow for its state. Its error is a sentence for
+// the admin.
+func (a *admin) queryState(ctx context.Context, workflowID string) (*workflows.State, error) {
+	if a.temporal == nil {
+		return nil, errors.New("Temporal is not configured")
+	}
+	ctx, cancel := context.WithTimeout(ctx, StateQueryTimeout)
+	defer cancel()
+	v, err := a.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			return nil, errors.New("the workflow " + workflowID + " does not exist in Temporal (its history may have been deleted after the retention period)")
+		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+			return nil, errors.New("the workflow did not answer the state query within " + StateQueryTimeout.String() + ": is a worker running?")
+		}
+		return nil, errors.New("the state query failed: " + err.Error())
+	}
+	var s workflows.State
+	if err := v.Get(&s); err != nil {
+		return nil, errors.New("the state query's answer cannot be read: " + err.Error())
+	}
+	return &s, nil
+}
