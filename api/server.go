@@ -20,7 +20,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
 
+	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
@@ -30,7 +32,7 @@ const MaxBodyBytes = 1 << 20
 // Module provides *Server and serves it for the app's lifetime.
 var Module = fx.Module("api",
 	fx.Provide(New),
-	fx.Invoke(serve),
+	fx.Invoke(requireAdminToken, serve),
 )
 
 // Addr is the address the server listens on, a distinct type so fx can provide it.
@@ -43,6 +45,17 @@ type Params struct {
 	Temporal client.Client
 	Metrics  *metrics.Registry
 	Logger   *slog.Logger
+	Config   config.Config
+	// Webhooks adjusts the webhooks (tests); the zero value is production's.
+	Webhooks WebhookOptions `optional:"true"`
+	// Integrations is the admin API's store of integrations.
+	Integrations *postgres.IntegrationStore
+	// HTTPClient makes the admin API's calls to Chatra and Planfix (verify, and resolving
+	// a completed status); nil means a client with DefaultOutboundTimeout.
+	HTTPClient *http.Client `optional:"true"`
+	// PlanfixLimiter spaces those Planfix calls; nil means postgres.NewRateLimiter(DB, 0),
+	// the limit the workers share.
+	PlanfixLimiter planfix.Limiter `optional:"true"`
 }
 
 // Server is the HTTP API.
@@ -52,11 +65,13 @@ type Server struct {
 	temporal client.Client
 	logger   *slog.Logger
 	addr     net.Addr
+	webhooks *webhooks
+	admin    *admin
 }
 
 // New builds the server and its routes.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger}
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(p.Logger)

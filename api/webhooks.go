@@ -1,6 +1,616 @@
 package api
 
-import "github.com/labstack/echo/v4"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
-// webhookRoutes registers Chatra's and Planfix's webhooks.
-func (s *Server) webhookRoutes(e *echo.Echo) {}
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
+
+	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+// Webhook token kinds, as WebhookTokens.CheckWebhookToken takes them.
+const (
+	TokenKindChatra  = postgres.WebhookChatra
+	TokenKindPlanfix = postgres.WebhookPlanfix
+)
+
+// WebhookTokenHeader carries a webhook's token when its URL does not.
+const WebhookTokenHeader = "X-Webhook-Token"
+
+// DefaultWebhookTimeout bounds the store and Temporal calls of one webhook delivery.
+const DefaultWebhookTimeout = 10 * time.Second
+
+// WebhookTokens checks the tokens that authenticate webhook deliveries.
+type WebhookTokens interface {
+	// CheckWebhookToken returns nil when token is the integration's current token of the
+	// kind (TokenKindChatra or TokenKindPlanfix), compared in constant time. It returns an
+	// EUNAUTHORIZED error for a wrong token and for an unknown integration alike, and an
+	// EUNAVAILABLE error when the store cannot be reached.
+	CheckWebhookToken(ctx context.Context, integrationID, kind, token string) error
+}
+
+// WebhookOptions adjust the webhooks. The zero value is what production uses.
+type WebhookOptions struct {
+	// Tokens checks webhook tokens. Default: the store (Params.DB).
+	Tokens WebhookTokens
+	// Timeout bounds the store and Temporal calls of one delivery. Default
+	// DefaultWebhookTimeout.
+	Timeout time.Duration
+}
+
+// conversationFinder is what the Planfix webhook needs of the store.
+type conversationFinder interface {
+	// FindConversationByTask returns the conversation of a Planfix task, ENOTFOUND when
+	// there is none, EUNAVAILABLE when the store cannot be reached.
+	FindConversationByTask(ctx context.Context, integrationID string, taskID int64) (*postgres.Conversation, error)
+}
+
+// webhooks holds what the webhook handlers need.
+type webhooks struct {
+	tokens        WebhookTokens
+	conversations conversationFinder
+	temporal      client.Client
+	taskQueue     string
+	timeout       time.Duration
+	logger        *slog.Logger
+	outcomes      *prometheus.CounterVec
+}
+
+// Routes of the webhooks, as Echo reports them in c.Path() (and so in metrics and logs:
+// the token is a path parameter, never a label value or a logged string).
+const (
+	routeChatra          = "/webhooks/chatra/:integrationId"
+	routeChatraToken     = "/webhooks/chatra/:integrationId/:token"
+	routePlanfix         = "/webhooks/planfix/:integrationId"
+	routePlanfixToken    = "/webhooks/planfix/:integrationId/:token"
+	outcomeContextKey    = "chatrabridge.webhookOutcome"
+	outcomeIgnored       = "ignored"
+	maxWorkflowIDBytes   = 1000 // Temporal's default limit on workflow ID length
+	maxSignalBytes       = 2<<20 - 64<<10
+	maxKeywordBytes      = 255
+	maxSummaryNameRunes  = 80
+	maxLoggedValueRunes  = 100
+	planfixReplyKeyStart = "planfix-comment:"
+)
+
+func newWebhooks(p Params) *webhooks {
+	w := &webhooks{
+		tokens:        p.Webhooks.Tokens,
+		conversations: p.DB,
+		temporal:      p.Temporal,
+		taskQueue:     p.Config.TaskQueue,
+		timeout:       p.Webhooks.Timeout,
+		logger:        p.Logger,
+	}
+	if w.tokens == nil {
+		w.tokens = p.DB
+	}
+	if w.taskQueue == "" {
+		w.taskQueue = workflows.DefaultTaskQueue
+	}
+	if w.timeout <= 0 {
+		w.timeout = DefaultWebhookTimeout
+	}
+	w.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatrabridge_webhooks_total",
+		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted, ignored, invalid, unauthorized, too_large, unavailable, error).",
+	}, []string{"source", "outcome"})
+	p.Metrics.MustRegister(w.outcomes)
+	return w
+}
+
+// webhookRoutes registers Chatra's and Planfix's webhooks. The token is taken from the
+// URL or, on the routes without it, from the X-Webhook-Token header.
+func (s *Server) webhookRoutes(e *echo.Echo) {
+	// Pre-router, so that it also sees what the body limit refuses before any handler runs.
+	e.Pre(s.webhooks.countOutcomes)
+	e.POST(routeChatra, s.chatraWebhook)
+	e.POST(routeChatraToken, s.chatraWebhook)
+	e.POST(routePlanfix, s.planfixWebhook)
+	e.POST(routePlanfixToken, s.planfixWebhook)
+}
+
+// countOutcomes counts every answer of the webhook routes by source and outcome.
+func (w *webhooks) countOutcomes(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := next(c); err != nil {
+			c.Error(err) // write the answer now, so that its status is known
+		}
+		var source string
+		switch c.Path() {
+		case routeChatra, routeChatraToken:
+			source = TokenKindChatra
+		case routePlanfix, routePlanfixToken:
+			source = TokenKindPlanfix
+		default:
+			return nil
+		}
+		outcome, _ := c.Get(outcomeContextKey).(string)
+		if outcome == "" {
+			outcome = statusOutcome(c.Response().Status)
+		}
+		w.outcomes.WithLabelValues(source, outcome).Inc()
+		return nil
+	}
+}
+
+func statusOutcome(status int) string {
+	switch {
+	case status >= 200 && status < 300:
+		return "accepted"
+	case status == http.StatusUnauthorized || status == http.StatusNotFound:
+		return "unauthorized"
+	case status == http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case status == http.StatusServiceUnavailable:
+		return "unavailable"
+	case status >= 400 && status < 500:
+		return "invalid"
+	}
+	return "error"
+}
+
+// errUnauthorized is the one answer for a wrong token and an unknown integration, so
+// that the two cannot be told apart.
+func errUnauthorized() error {
+	return chatrabridge.Errorf(chatrabridge.EUNAUTHORIZED, "unknown integration or wrong webhook token")
+}
+
+// authorize checks the delivery's token. Any refusal is errUnauthorized, whatever the
+// store said; a store that cannot answer gives EUNAVAILABLE.
+func (w *webhooks) authorize(ctx context.Context, c echo.Context, integrationID, kind string) error {
+	token := c.Param("token")
+	if token == "" {
+		token = c.Request().Header.Get(WebhookTokenHeader)
+	}
+	if token == "" || !plausibleID(integrationID) {
+		return errUnauthorized()
+	}
+	err := w.tokens.CheckWebhookToken(ctx, integrationID, kind, token)
+	switch chatrabridge.ErrorCode(err) {
+	case "":
+		return nil
+	case chatrabridge.EUNAUTHORIZED, chatrabridge.ENOTFOUND, chatrabridge.EINVALID:
+		w.logger.Info("webhook refused: unknown integration or wrong token", "source", kind, "integration", logValue(integrationID))
+		return errUnauthorized()
+	}
+	return fmt.Errorf("check %s webhook token: %w", kind, err)
+}
+
+// plausibleID reports whether id could name an integration: what could not (invalid
+// UTF-8, a NUL, hundreds of bytes) is refused like a wrong token, without asking the
+// store, which would fail on it rather than answer "unknown".
+func plausibleID(id string) bool {
+	return id != "" && len(id) <= 256 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
+// readBody reads the whole request body, at most MaxBodyBytes (ETOOLARGE beyond).
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge, err == nil && len(body) > MaxBodyBytes:
+		return nil, chatrabridge.Errorf(chatrabridge.ETOOLARGE, "request body is larger than 1 MiB")
+	case err != nil:
+		return nil, chatrabridge.Errorf(chatrabridge.EINVALID, "the request body could not be read")
+	}
+	return body, nil
+}
+
+// signal is one signal to send, in order.
+type signal struct {
+	name string
+	arg  any
+}
+
+// chatraWebhook receives Chatra's webhooks: chatStarted, chatFragment and chatTranscript.
+// It answers 200 {"ok":true,"workflowId":...} only once Temporal has accepted every
+// signal the delivery maps to; 400 naming the field for a body it cannot route; 401 for
+// a wrong token or an unknown integration; 413 over 1 MiB; 503 when the store or
+// Temporal cannot be reached, so that Chatra delivers it again. A repeated delivery
+// yields the same signals with the same keys, which the workflow ignores.
+func (s *Server) chatraWebhook(c echo.Context) error {
+	w := s.webhooks
+	integrationID := c.Param("integrationId")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), w.timeout)
+	defer cancel()
+	if err := w.authorize(ctx, c, integrationID, TokenKindChatra); err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	hook, err := chatra.ParseWebhook(body)
+	if err != nil {
+		var ie *chatra.InputError
+		if errors.As(err, &ie) {
+			return chatrabridge.Invalid(ie.Field, "%s", ie.Message)
+		}
+		return fmt.Errorf("parse chatra webhook: %w", err)
+	}
+	chatID := strings.TrimSpace(hook.Client.ChatID)
+	clientID := strings.TrimSpace(hook.Client.ID)
+	workflowID := workflows.ConversationWorkflowID(integrationID, chatID)
+	if len(workflowID) > maxWorkflowIDBytes {
+		return chatrabridge.Invalid("client.chatId", "client.chatId is %d bytes long: the bridge accepts chat ids of up to %d", len(chatID), maxWorkflowIDBytes-len(workflows.ConversationWorkflowID(integrationID, "")))
+	}
+	if len(hook.Warnings) > 0 {
+		w.logger.Debug("chatra webhook: unexpected shapes", "integration", logValue(integrationID), "event", hook.EventName, "warnings", hook.Warnings)
+	}
+
+	signals := chatraSignals(hook)
+	for _, sig := range signals {
+		if err := checkPayloadSize(sig); err != nil {
+			return err
+		}
+	}
+	visitor := hook.Visitor()
+	start := w.startOptions(workflowID, integrationID, chatID, clientID, visitor.Name)
+	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
+	for i, sig := range signals {
+		if _, err := w.temporal.SignalWithStartWorkflow(ctx, workflowID, sig.name, sig.arg, start, workflows.ConversationWorkflowName, input); err != nil {
+			return w.temporalError(err, "signal-with-start "+sig.name, "integration", logValue(integrationID), "workflow_id", logValue(workflowID), "signals_accepted", i)
+		}
+	}
+	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals))
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID})
+}
+
+// webhookAnswer is the body of a webhook's 200 answer.
+type webhookAnswer struct {
+	OK         bool   `json:"ok"`
+	WorkflowID string `json:"workflowId"`
+	Restarted  bool   `json:"restarted,omitempty"`
+}
+
+// chatraSignals maps a Chatra webhook to the signals of its conversation, in the order
+// they are sent (visitor-info, message, chat-closed). Each carries the client card as it
+// now stands once (the workflow decides what changed):
+//
+//   - chatStarted: visitor-info with Started, then message when it carries messages;
+//   - chatFragment: message with the messages not sent by the bridge itself and the card
+//     (MessageSignal.Visitor: one signal, accepted or not as a whole), or visitor-info
+//     alone when no such message is left;
+//   - chatTranscript: chat-closed with the whole transcript and the card.
+//
+// Each key is the delivery's EventKey followed by "/" and the signal name: a repeated
+// delivery yields the same keys, while the two signals of one delivery never share one
+// (the workflow ignores a repeated key whatever the signal). Messages are also
+// de-duplicated by their own ids.
+func chatraSignals(hook *chatra.Webhook) []signal {
+	eventKey := hook.EventKey()
+	clientID := strings.TrimSpace(hook.Client.ID)
+	visitor := visitorInfo(hook.Visitor())
+	infoSignal := func(started bool) signal {
+		return signal{workflows.SignalVisitorInfo, workflows.VisitorInfoSignal{
+			Key: eventKey + "/" + workflows.SignalVisitorInfo, ClientID: clientID, Started: started, Visitor: visitor,
+		}}
+	}
+	messageSignal := func(msgs []workflows.Message, card *workflows.VisitorInfo) signal {
+		return signal{workflows.SignalMessage, workflows.MessageSignal{
+			Key: eventKey + "/" + workflows.SignalMessage, ClientID: clientID, Messages: msgs, Visitor: card,
+		}}
+	}
+	msgs := convertMessages(hook.Messages, true)
+	switch hook.EventName {
+	case chatra.EventChatStarted:
+		sigs := []signal{infoSignal(true)}
+		if len(msgs) > 0 {
+			sigs = append(sigs, messageSignal(msgs, nil))
+		}
+		return sigs
+	case chatra.EventChatTranscript:
+		return []signal{{workflows.SignalChatClosed, workflows.ChatClosedSignal{
+			Key: eventKey + "/" + workflows.SignalChatClosed, ClientID: clientID,
+			Transcript: convertMessages(hook.Messages, false), Visitor: visitor,
+		}}}
+	default: // chatFragment: ParseWebhook accepts no other event
+		if len(msgs) == 0 {
+			return []signal{infoSignal(false)}
+		}
+		return []signal{messageSignal(msgs, &visitor)}
+	}
+}
+
+// ownMessage reports whether the bridge itself sent m (its receivedFrom tag): such a
+// message coming back in a webhook must not become a task comment again.
+func ownMessage(m chatra.Message) bool {
+	return strings.EqualFold(strings.TrimSpace(m.ReceivedFrom), workflows.ReceivedFromTag)
+}
+
+func convertMessages(in []chatra.Message, skipOwn bool) []workflows.Message {
+	out := make([]workflows.Message, 0, len(in))
+	for _, m := range in {
+		if skipOwn && ownMessage(m) {
+			continue
+		}
+		t := m.CreatedAt
+		if t.Year() < 0 || t.Year() > 9999 {
+			t = time.Time{} // unknown: JSON, and so Temporal's payloads, cannot carry it
+		}
+		out = append(out, workflows.Message{
+			ID: m.ID, Type: m.Type, Text: m.Text, Time: t,
+			AgentID: m.AgentID, AgentName: m.AgentName, ReceivedFrom: m.ReceivedFrom,
+		})
+	}
+	return out
+}
+
+func visitorInfo(v chatra.Visitor) workflows.VisitorInfo {
+	return workflows.VisitorInfo{
+		Name: v.Name, Email: v.Email, Phone: v.Phone, City: v.City, Country: v.Country,
+		Pages: v.Pages, Source: v.Source, Device: v.Device, OS: v.OS, Browser: v.Browser,
+		IP: v.IP, Extra: v.Extra,
+	}
+}
+
+// checkPayloadSize refuses a signal whose payload Temporal would refuse (its default
+// blob limit is 2 MiB): retrying such a delivery could never succeed. A body under
+// 1 MiB only grows past it through JSON escaping (each '<' becomes "\u003c").
+func checkPayloadSize(sig signal) error {
+	b, err := json.Marshal(sig.arg)
+	if err != nil {
+		return fmt.Errorf("encode %s signal: %w", sig.name, err)
+	}
+	if len(b) > maxSignalBytes {
+		return chatrabridge.Errorf(chatrabridge.ETOOLARGE, "the %s signal of this webhook would be %d bytes, over the %d a workflow accepts", sig.name, len(b), maxSignalBytes)
+	}
+	return nil
+}
+
+// startOptions are the options of a SignalWithStart on a conversation: start it if no
+// run is open (also after a previous run closed), else signal the open one.
+func (w *webhooks) startOptions(workflowID, integrationID, chatID, clientID, customer string) client.StartWorkflowOptions {
+	attrs := []temporal.SearchAttributeUpdate{
+		workflows.SAIntegration.ValueSet(truncateBytes(integrationID, maxKeywordBytes)),
+		workflows.SAChatID.ValueSet(truncateBytes(chatID, maxKeywordBytes)),
+		workflows.SAStatus.ValueSet(workflows.StatusOpen),
+	}
+	if clientID != "" {
+		attrs = append(attrs, workflows.SAClientID.ValueSet(truncateBytes(clientID, maxKeywordBytes)))
+	}
+	return client.StartWorkflowOptions{
+		ID:                       workflowID,
+		TaskQueue:                w.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
+		StaticSummary:            summary(customer, integrationID, chatID),
+	}
+}
+
+// summary is the conversation's static summary in the Web UI: "Chat with Ivan on shop".
+func summary(customer, integrationID, chatID string) string {
+	name := oneLine(customer, maxSummaryNameRunes)
+	if name == "" {
+		name = "visitor " + oneLine(chatID, 40)
+	}
+	return "Chat with " + name + " on " + oneLine(integrationID, 60)
+}
+
+// temporalError classifies a failed Temporal call: unreachable, overloaded or timed out
+// is EUNAVAILABLE (503, the sender retries); anything else is internal (500). Both are
+// logged, without the token.
+func (w *webhooks) temporalError(err error, op string, attrs ...any) error {
+	switch serviceerror.ToStatus(err).Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Canceled:
+		w.logger.Warn("webhook: temporal unavailable", append(attrs, "op", op, "error", err)...)
+		return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "Temporal is unavailable; deliver the webhook again later", Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// planfixRequest is what the Planfix scenario's HTTP request carries.
+type planfixRequest struct {
+	TaskID, CommentID int64
+}
+
+// planfixWebhook receives the request a Planfix automation scenario sends when an
+// employee adds a comment to a chat task, and signals reply to the task's conversation
+// (restarting it when it has ended, so a late reply still reaches the customer). It
+// answers 200 {"ok":true,...} once Temporal has accepted the signal; 200
+// {"ignored":"..."} for a task with no conversation, so that Planfix does not retry;
+// 400 naming the field; 401 for a wrong token or an unknown integration; 413 over 1 MiB;
+// 503 when the store or Temporal cannot be reached.
+func (s *Server) planfixWebhook(c echo.Context) error {
+	w := s.webhooks
+	integrationID := c.Param("integrationId")
+	ctx, cancel := context.WithTimeout(c.Request().Context(), w.timeout)
+	defer cancel()
+	if err := w.authorize(ctx, c, integrationID, TokenKindPlanfix); err != nil {
+		return err
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := parsePlanfixRequest(c.Request().Header.Get(echo.HeaderContentType), body)
+	if err != nil {
+		return err
+	}
+
+	conv, err := w.conversations.FindConversationByTask(ctx, integrationID, req.TaskID)
+	if chatrabridge.ErrorCode(err) == chatrabridge.ENOTFOUND {
+		return w.ignore(c, integrationID, req, fmt.Sprintf("no conversation for task %d", req.TaskID))
+	}
+	if err != nil {
+		return fmt.Errorf("find conversation of task %d: %w", req.TaskID, err)
+	}
+	if conv.Status == postgres.StatusCancelled {
+		return w.ignore(c, integrationID, req, fmt.Sprintf("the conversation of task %d was cancelled", req.TaskID))
+	}
+	workflowID := conv.WorkflowID
+	if workflowID == "" {
+		workflowID = workflows.ConversationWorkflowID(conv.IntegrationID, conv.ChatID)
+	}
+	sig := workflows.ReplySignal{
+		Key:       planfixReplyKeyStart + strconv.FormatInt(req.CommentID, 10),
+		CommentID: req.CommentID,
+		TaskID:    req.TaskID,
+	}
+	logAttrs := []any{"integration", logValue(integrationID), "task_id", req.TaskID, "comment_id", req.CommentID, "workflow_id", logValue(workflowID)}
+
+	err = w.temporal.SignalWorkflow(ctx, workflowID, "", workflows.SignalReply, sig)
+	var notFound *serviceerror.NotFound
+	restarted := false
+	if errors.As(err, &notFound) {
+		// The conversation has ended (after its late-reply window): start a new run with
+		// the reply, which delivers it to the chat (Chatra emails a customer who left).
+		start := w.startOptions(workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName)
+		input := workflows.ConversationInput{IntegrationID: conv.IntegrationID, ChatID: conv.ChatID, ClientID: conv.ClientID}
+		_, err = w.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalReply, sig, start, workflows.ConversationWorkflowName, input)
+		restarted = err == nil
+		if restarted {
+			w.logger.Info("planfix reply restarted an ended conversation", logAttrs...)
+		}
+	}
+	if err != nil {
+		return w.temporalError(err, "signal reply", logAttrs...)
+	}
+	w.logger.Debug("planfix reply accepted", logAttrs...)
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted})
+}
+
+// ignore answers 200 {"ignored": why}: Planfix retries anything but 200, and there is
+// nothing to retry.
+func (w *webhooks) ignore(c echo.Context, integrationID string, req planfixRequest, why string) error {
+	w.logger.Info("planfix webhook ignored", "integration", logValue(integrationID), "task_id", req.TaskID, "comment_id", req.CommentID, "reason", why)
+	c.Set(outcomeContextKey, outcomeIgnored)
+	return c.JSON(http.StatusOK, map[string]string{"ignored": why})
+}
+
+// parsePlanfixRequest reads {"taskId":..,"commentId":..} (numbers or numeric strings), or
+// the same as a form (taskId=..&commentId=..). Key names are matched case-insensitively.
+// Errors are EINVALID naming the field.
+func parsePlanfixRequest(contentType string, body []byte) (planfixRequest, error) {
+	media, _, _ := mime.ParseMediaType(contentType)
+	trimmed := strings.TrimSpace(string(body))
+	var get func(key string) (any, bool)
+	if media == "application/x-www-form-urlencoded" || (media != "application/json" && !strings.HasPrefix(trimmed, "{")) {
+		form, err := url.ParseQuery(trimmed)
+		if err != nil {
+			return planfixRequest{}, chatrabridge.Invalid("", "the body is neither a JSON object nor a form: send {\"taskId\": ..., \"commentId\": ...}")
+		}
+		get = func(key string) (any, bool) {
+			for k, v := range form {
+				if strings.EqualFold(k, key) && len(v) > 0 {
+					return v[0], true
+				}
+			}
+			return nil, false
+		}
+	} else {
+		var obj map[string]any
+		dec := json.NewDecoder(strings.NewReader(trimmed))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil || obj == nil || dec.More() {
+			return planfixRequest{}, chatrabridge.Invalid("", "the body is not a JSON object: send {\"taskId\": ..., \"commentId\": ...}")
+		}
+		get = func(key string) (any, bool) {
+			if v, ok := obj[key]; ok {
+				return v, true
+			}
+			for k, v := range obj {
+				if strings.EqualFold(k, key) {
+					return v, true
+				}
+			}
+			return nil, false
+		}
+	}
+	var req planfixRequest
+	var err error
+	if req.TaskID, err = planfixID(get, "taskId", "the task number ({{Задача.Номер}})"); err != nil {
+		return req, err
+	}
+	if req.CommentID, err = planfixID(get, "commentId", "the added comment's id"); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// planfixID reads a positive whole number given as a JSON number or a string.
+func planfixID(get func(string) (any, bool), field, what string) (int64, error) {
+	v, ok := get(field)
+	if !ok || v == nil {
+		return 0, chatrabridge.Invalid(field, "%s is missing: it must carry %s", field, what)
+	}
+	var s string
+	switch v := v.(type) {
+	case json.Number:
+		s = v.String()
+	case string:
+		s = strings.TrimSpace(v)
+	default:
+		return 0, chatrabridge.Invalid(field, "%s must be a number or a numeric string, not %s", field, jsonKind(v))
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, chatrabridge.Invalid(field, "%s is %s, not a positive whole number (is the Planfix variable spelled right?)", field, strconv.Quote(oneLine(s, 40)))
+	}
+	return n, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return "a " + fmt.Sprintf("%T", v)
+}
+
+// oneLine returns s with its whitespace runs collapsed to single spaces and cut to at
+// most n runes ("…" marking a cut).
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// logValue bounds what an unauthenticated URL can put into a log line.
+func logValue(s string) string {
+	if utf8.RuneCountInString(s) <= maxLoggedValueRunes && utf8.ValidString(s) {
+		return s
+	}
+	return oneLine(strings.ToValidUTF8(s, "?"), maxLoggedValueRunes)
+}

@@ -1,13 +1,3 @@
-// Package workflows holds ConversationWorkflow and its contract: the task queue default,
-// the signal and query names, the input and payload types, the workflow-ID function and
-// the search attributes. The API, the worker, tests and admins (through the temporal CLI)
-// need nothing else to start, signal or query a conversation.
-//
-// Every payload is a plain JSON object; field names below are the JSON keys. An admin can
-// send any of them by hand, e.g.
-//
-//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name reply \
-//	  --input '{"key":"manual-1","text":"We shipped it today.","authorName":"Anna"}'
 package workflows
 
 import (
@@ -37,20 +27,25 @@ func ConversationWorkflowID(integrationID, chatID string) string {
 	return "chatra/" + integrationID + "/" + chatID
 }
 
-// ConversationInput starts a conversation. Carried is set only by continue-as-new.
+// ConversationInput starts a conversation. IntegrationID and ChatID are required.
+// Carried is set only by continue-as-new. ContinueAsNewAfterEvents, when positive, makes
+// the workflow continue as new once its history holds that many events, besides when
+// Temporal suggests it (tests and admins; it is carried to the next run).
 type ConversationInput struct {
-	IntegrationID string   `json:"integrationId"`
-	ChatID        string   `json:"chatId"`
-	ClientID      string   `json:"clientId,omitempty"`
-	Carried       *Carried `json:"carried,omitempty"`
+	IntegrationID            string   `json:"integrationId"`
+	ChatID                   string   `json:"chatId"`
+	ClientID                 string   `json:"clientId,omitempty"`
+	ContinueAsNewAfterEvents int      `json:"continueAsNewAfterEvents,omitempty"`
+	Carried                  *Carried `json:"carried,omitempty"`
 }
 
-// Message is one chat message.
+// Message is one chat message. ID is its idempotency key (an empty one is derived from
+// the type, time and text); Time zero means "when the workflow received it".
 type Message struct {
 	ID           string    `json:"id"`
 	Type         string    `json:"type"` // MessageTypeClient or MessageTypeAgent
 	Text         string    `json:"text"`
-	Time         time.Time `json:"time"`
+	Time         time.Time `json:"time,omitzero"`
 	AgentID      string    `json:"agentId,omitempty"`
 	AgentName    string    `json:"agentName,omitempty"`
 	ReceivedFrom string    `json:"receivedFrom,omitempty"`
@@ -62,15 +57,26 @@ const (
 	MessageTypeAgent  = "agent"  // an agent in the Chatra app (or the bridge itself)
 )
 
+// ReceivedFromTag is the receivedFrom tag the bridge puts on every message it sends to
+// Chatra. A webhook message carrying it is the bridge's own reply coming back: the API
+// sends no message signal for it (else: task comment, chat message, webhook, task comment,
+// ...). Transcripts keep such messages, with the tag, in ChatClosedSignal.Transcript;
+// the workflow skips them there (and any message signal carrying the tag).
+const ReceivedFromTag = "chatrabridge"
+
 // MessageSignal carries new chat messages (a Chatra chatFragment). Each message's ID is
-// its idempotency key: a message already seen is ignored.
+// its idempotency key: a message already seen is ignored. Key identifies the delivery: a
+// repeated key is ignored as a whole. Visitor, when set, is the client card as it now
+// stands, as if a visitor-info signal had come first.
 type MessageSignal struct {
-	Key      string    `json:"key"`
-	ClientID string    `json:"clientId,omitempty"`
-	Messages []Message `json:"messages"`
+	Key      string       `json:"key"`
+	ClientID string       `json:"clientId,omitempty"`
+	Messages []Message    `json:"messages"`
+	Visitor  *VisitorInfo `json:"visitor,omitempty"`
 }
 
-// VisitorInfo is the client card as it now stands. Empty fields are unknown.
+// VisitorInfo is the client card as it now stands. Empty fields are unknown (they do not
+// erase what the conversation knows).
 type VisitorInfo struct {
 	Name    string            `json:"name,omitempty"`
 	Email   string            `json:"email,omitempty"`
@@ -106,7 +112,10 @@ type ChatClosedSignal struct {
 
 // ReplySignal says an employee wrote a comment in the task. From the Planfix scenario it
 // carries CommentID (and the key "planfix-comment:<id>"); an admin may instead send Text
-// and AuthorName (and optionally AuthorEmail) by hand.
+// and AuthorName (and optionally AuthorEmail) by hand. A reply with a CommentID is
+// de-duplicated by that id whatever its Key; a hand-made one by its Key (an empty Key is
+// never a repeat). TaskID names the task it was written in, for the note when it cannot
+// be sent (default: the conversation's task).
 type ReplySignal struct {
 	Key         string `json:"key"`
 	CommentID   int64  `json:"commentId,omitempty"`
@@ -124,6 +133,12 @@ const (
 	StatusCancelled = "cancelled"
 )
 
+// Reasons a conversation closed (State.CloseReason).
+const (
+	CloseReasonChatClosed = "chat closed"
+	CloseReasonIdle       = "idle"
+)
+
 // State is what the "state" query returns.
 type State struct {
 	IntegrationID    string    `json:"integrationId"`
@@ -136,25 +151,47 @@ type State struct {
 	ContactID        int64     `json:"contactId,omitempty"`
 	TaskID           int64     `json:"taskId,omitempty"`
 	TaskURL          string    `json:"taskUrl,omitempty"`
-	MessagesReceived int       `json:"messagesReceived"`
+	MessagesReceived int       `json:"messagesReceived"`          // distinct messages seen, own included
+	MessagesSkipped  int       `json:"messagesSkipped,omitempty"` // the bridge's own, come back
+	MessagesAdded    int       `json:"messagesAdded"`             // written into the task
+	MessagesFailed   int       `json:"messagesFailed,omitempty"`  // Planfix refused them for good
+	TranscriptAdded  int       `json:"transcriptAdded,omitempty"` // found only in a transcript
 	CommentsAdded    int       `json:"commentsAdded"`
 	RepliesSent      int       `json:"repliesSent"`
 	RepliesFailed    int       `json:"repliesFailed"`
+	RepliesSkipped   int       `json:"repliesSkipped,omitempty"`
 	PendingMessages  int       `json:"pendingMessages"`
 	PendingReplies   int       `json:"pendingReplies"`
 	LastActivity     time.Time `json:"lastActivity,omitzero"`
+	ClosedAt         time.Time `json:"closedAt,omitzero"`
+	CloseReason      string    `json:"closeReason,omitempty"`
 	LastError        string    `json:"lastError,omitempty"`
 }
 
-// Carried is what continue-as-new passes to the next run: the de-duplication state and
-// what the conversation already knows.
+// Carried is what continue-as-new passes to the next run: the de-duplication state
+// (SeenKeys, bounded to MaxSeenKeys, the oldest dropped first), what the conversation
+// knows, the work not yet done, and where its lifecycle stands.
 type Carried struct {
-	State    State         `json:"state"`
-	Visitor  VisitorInfo   `json:"visitor"`
-	SeenKeys []string      `json:"seenKeys,omitempty"`
-	Pending  []Message     `json:"pending,omitempty"`
-	Replies  []ReplySignal `json:"replies,omitempty"`
+	State          State         `json:"state"`
+	Visitor        VisitorInfo   `json:"visitor"`
+	SeenKeys       []string      `json:"seenKeys,omitempty"`
+	Pending        []Message     `json:"pending,omitempty"`     // for the current episode's task
+	NextPending    []Message     `json:"nextPending,omitempty"` // for the next episode's task
+	Replies        []ReplySignal `json:"replies,omitempty"`
+	Started        bool          `json:"started,omitempty"`        // a chat event arrived
+	EpisodeReady   bool          `json:"episodeReady,omitempty"`   // the episode's task is known
+	NewEpisode     bool          `json:"newEpisode,omitempty"`     // a new chat began after the close
+	CloseRequested bool          `json:"closeRequested,omitempty"` // the episode is closing
+	CloseNext      bool          `json:"closeNext,omitempty"`      // the next episode's chat already closed
+	ContactDirty   bool          `json:"contactDirty,omitempty"`   // name, email or phone to write to the contact
+	EmailChanged   bool          `json:"emailChanged,omitempty"`   // the email may link another contact
 }
+
+// MaxSeenKeys bounds the de-duplication keys a conversation keeps (and carries across
+// continue-as-new): message ids, delivery keys, reply keys and the ids of the comments
+// the bridge wrote. A repeat of something older than the last MaxSeenKeys keys is not
+// recognised.
+const MaxSeenKeys = 5000
 
 // Search attributes, for the Web UI and `temporal workflow list --query`.
 var (

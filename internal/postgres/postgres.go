@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 	"github.com/jackc/tern/v2/migrate"
 	"go.uber.org/fx"
 
@@ -139,7 +140,8 @@ func translate(err error) error {
 		return err
 	}
 	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) || isConnectError(err) {
+	// A closed pool (the process is stopping) is unavailable too: the caller retries elsewhere.
+	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, puddle.ErrClosedPool) || pgconn.SafeToRetry(err) || isConnectError(err) {
 		return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "database unavailable", Err: err}
 	}
 	return err
