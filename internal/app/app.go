@@ -9,10 +9,13 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/secrets"
 	"github.com/chatrabridge/chatrabridge/internal/temporalclient"
 	"github.com/chatrabridge/chatrabridge/worker"
 )
@@ -23,7 +26,9 @@ type Role struct {
 }
 
 // Base is what every long-running process has: configuration, logger, metrics, the
-// store (migrated when migrate is true) and a Temporal client.
+// store (migrated when migrate is true), the sealer of stored secrets (from SECRETS_KEY)
+// with the integration store (also as chatrabridge.IntegrationService), the Planfix rate
+// limiter shared through the store, and a Temporal client.
 func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 	return fx.Options(
 		fx.Supply(cfg, logger),
@@ -36,6 +41,11 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 			func(c config.Config) postgres.URL { return postgres.URL(c.DatabaseURL.Reveal()) },
 			func(c config.Config) api.Addr { return api.Addr(c.HTTPAddr) },
 			func(c config.Config) worker.TaskQueue { return worker.TaskQueue(c.TaskQueue) },
+			func(c config.Config) (*secrets.Sealer, error) { return secrets.NewSealer(c.SecretsKey.Reveal()) },
+			fx.Annotate(postgres.NewIntegrationStore, fx.As(fx.Self()), fx.As(new(chatrabridge.IntegrationService))),
+			// One limiter per process over the shared table: Planfix's limit holds across
+			// every worker and API process.
+			func(db *postgres.DB) planfix.Limiter { return postgres.NewRateLimiter(db, 0) },
 		),
 		fx.Supply(postgres.AutoMigrate(migrate)),
 		metrics.Module,

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -26,9 +27,12 @@ import (
 
 // DevOptions configure `chatrabridge dev`.
 type DevOptions struct {
-	DataDir      string // Temporal's SQLite file and the generated keys live here
-	TemporalPort int    // frontend gRPC, 7233 as the temporal CLI expects
-	UIPort       int    // Web UI, 8233
+	DataDir      string    // Temporal's SQLite file and the generated keys live here
+	TemporalPort int       // frontend gRPC, 7233 as the temporal CLI expects
+	UIPort       int       // Web UI, 8233
+	SandboxPort  int       // the sandbox on 127.0.0.1, 8090
+	NoSandbox    bool      // run without the sandbox (and without the demo integration)
+	Out          io.Writer // where the banner goes once everything runs; nil means os.Stdout
 }
 
 // DevConfig fills what a laptop run lacks: the secrets key and the admin token are
@@ -83,6 +87,9 @@ func DevPreflight(ctx context.Context, cfg config.Config, o DevOptions) error {
 		{net.JoinHostPort("127.0.0.1", strconv.Itoa(o.UIPort)), "the Temporal Web UI", "--ui-port"},
 		{cfg.HTTPAddr, "the HTTP API", "HTTP_ADDR"},
 	}
+	if !o.NoSandbox {
+		ports = append(ports, struct{ addr, what, fix string }{sandboxAddr(o), "the sandbox", "--sandbox-port (or run with --no-sandbox)"})
+	}
 	for _, p := range ports {
 		l, err := net.Listen("tcp", p.addr)
 		if err != nil {
@@ -96,16 +103,24 @@ func DevPreflight(ctx context.Context, cfg config.Config, o DevOptions) error {
 }
 
 // Dev is the whole system in one process: the embedded Temporal server and Web UI, the
-// store, the worker and the API.
+// store, the sandbox (unless o.NoSandbox) with the demo integration wired to it, the
+// worker and the API. Once all of it runs it prints the banner (WriteDevBanner) to o.Out.
 func Dev(cfg config.Config, logger *slog.Logger, o DevOptions) fx.Option {
-	return fx.Options(
+	opts := []fx.Option{
 		Base(cfg, logger, true),
 		fx.Supply(o),
 		fx.Provide(startDevServer, func(s *devserver.Server) client.Options {
 			return client.Options{HostPort: s.Address(), Namespace: s.Namespace()}
 		}),
+	}
+	if !o.NoSandbox {
+		// Before the worker and the API, so that it starts before them and stops after.
+		opts = append(opts, sandboxModule)
+	}
+	return fx.Options(append(opts,
 		Roles(Role{API: true, Worker: true}),
-	)
+		fx.Invoke(printDevBanner),
+	)...)
 }
 
 func startDevServer(lc fx.Lifecycle, o DevOptions, logger *slog.Logger) (*devserver.Server, error) {

@@ -40,7 +40,8 @@ import (
 // InjectFault take precedence over both.
 //
 // For the dev stack and the demo, which run it in another process, it also serves an
-// unauthenticated inspection API under /_sandbox/ that no fault or switch affects:
+// unauthenticated inspection API under /_sandbox/ (Server mounts it at /_sandbox/chatra/)
+// that no fault or switch affects:
 //
 //	GET    /_sandbox/messages[?clientId=]  the messages sent, oldest first
 //	GET    /_sandbox/clients/{id}          a client card
