@@ -1,21 +1,209 @@
 // Package activities holds every side effect of a conversation: Planfix calls, Chatra
 // calls and store writes. Activities are methods on Activities, which holds the clients
 // and the store; workflows name them through a typed nil (var a *Activities; a.X).
+//
+// Every activity takes one struct and returns one struct (or only an error), reads the
+// integration's credentials itself by integration id (so no secret ever enters a workflow
+// history, and a rotated token takes effect at the next call), and is safe to retry:
+//
+//   - creates that Planfix can find again (contacts, tasks, task comments) carry a
+//     deterministic sourceObjectId derived from the Chatra ids; a retried attempt looks
+//     for it before creating (the first attempt does not look: nothing can exist yet, and
+//     each lookup costs a rate-limited Planfix request);
+//   - effects the remote side cannot find again (a Chatra message, an action on a
+//     contact) are recorded in the store right after they succeed and looked up before
+//     acting. What remains is the window between the remote success and that record (a
+//     crash exactly there repeats the effect once); it is documented on each activity;
+//   - updates (contact card, task status, visitor notes, store rows) are idempotent.
+//
+// Errors are Temporal application errors whose type is stable (the error kinds of the
+// chatra and planfix packages, or the Err* constants here): a permanent failure (bad
+// token, unknown template, unpaid account, a visitor Chatra does not know) is
+// non-retryable, so it shows in the Web UI at once instead of being retried forever; a
+// transient one is retried, after the delay the remote side asked for when it said.
 package activities
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
+)
+
+// Error types of the failures the activities report themselves (the others carry the
+// Kind of a *chatra.Error or *planfix.Error, such as "planfix.unauthorized").
+const (
+	// ErrIntegrationNotFound: the integration was deleted. Non-retryable.
+	ErrIntegrationNotFound = "integration.not_found"
+	// ErrIntegrationSettings: a setting the activity needs is missing or unusable (no
+	// Chatra agent to send as, no completed status in the task's process). Non-retryable.
+	ErrIntegrationSettings = "integration.settings"
+	// ErrInvalidInput: the activity was called with input it cannot act on (a bug or a
+	// hand-made signal). Non-retryable.
+	ErrInvalidInput = "activity.invalid_input"
+	// ErrStore: the store refused the call for a reason retrying cannot fix.
+	// Non-retryable; an unavailable store is retried.
+	ErrStore = "store.error"
+	// ErrChatraInput: the chatra package refused the input before sending it (a
+	// *chatra.InputError). Non-retryable.
+	ErrChatraInput = "chatra.invalid_input"
 )
 
 // Activities holds what the activities need. It is safe for concurrent use.
 type Activities struct {
-	DB     *postgres.DB
+	// DB is the store: contact mappings, conversations, recorded effects.
+	DB *postgres.DB
+	// Integrations reads an integration's settings with its credentials opened.
+	Integrations chatrabridge.IntegrationService
+	// Limiter spaces Planfix requests per account across every worker process
+	// (postgres.RateLimiter). Nil means no limiting: tests only.
+	Limiter planfix.Limiter
+	// HTTP sends the requests to Chatra and Planfix; nil means http.DefaultClient.
+	HTTP *http.Client
+	// PlanfixObserver, when not nil, is told about every Planfix request (metrics).
+	PlanfixObserver planfix.Observer
+	// Logger receives what the activities log besides Temporal's own activity logger.
 	Logger *slog.Logger
 }
 
-// New returns the activities over the store.
-func New(db *postgres.DB, logger *slog.Logger) *Activities {
-	return &Activities{DB: db, Logger: logger}
+// New returns the activities over the store, the integrations and the shared Planfix
+// rate limiter. Each request to Chatra or Planfix is bounded by its client's timeout.
+func New(db *postgres.DB, integrations chatrabridge.IntegrationService, limiter planfix.Limiter, logger *slog.Logger) *Activities {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Activities{DB: db, Integrations: integrations, Limiter: limiter, Logger: logger}
+}
+
+// integration reads the integration with its credentials, mapping a missing one to a
+// non-retryable error.
+func (a *Activities) integration(ctx context.Context, id string) (*chatrabridge.Integration, error) {
+	if id == "" {
+		return nil, invalidInput("the integration id is empty")
+	}
+	i, err := a.Integrations.Integration(ctx, id)
+	if err != nil {
+		return nil, fail(fmt.Errorf("read integration %s: %w", id, err))
+	}
+	return i, nil
+}
+
+func (a *Activities) planfix(i *chatrabridge.Integration) *planfix.Client {
+	return planfix.NewClient(planfix.Config{BaseURL: i.Planfix.RESTURL(), Token: i.Planfix.Token, Observer: a.PlanfixObserver},
+		a.HTTP, a.Limiter)
+}
+
+func (a *Activities) chatra(i *chatrabridge.Integration) *chatra.Client {
+	return chatra.NewClient(chatra.Config{APIURL: i.Chatra.APIURL, PublicKey: i.Chatra.PublicKey, SecretKey: i.Chatra.SecretKey.Reveal()}, a.HTTP)
+}
+
+// fail turns an error into what Temporal should see: a non-retryable application error
+// for a permanent failure, one with the remote side's retry delay when it gave one, and
+// a retryable application error typed by its kind otherwise. It returns nil for nil.
+func fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err // already decided
+	}
+	var pe *planfix.Error
+	if errors.As(err, &pe) {
+		return remoteError(err, pe.Kind, pe.Retryable, pe.RetryAfter)
+	}
+	var ce *chatra.Error
+	if errors.As(err, &ce) {
+		if ce.Kind == chatra.KindCanceled {
+			return err // the activity itself was cancelled or timed out
+		}
+		return remoteError(err, ce.Kind, ce.Retryable, ce.RetryAfter)
+	}
+	var ie *chatra.InputError
+	if errors.As(err, &ie) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrChatraInput, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	switch chatrabridge.ErrorCode(err) {
+	case chatrabridge.ENOTFOUND:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrIntegrationNotFound, err)
+	case chatrabridge.EINVALID, chatrabridge.ECONFLICT:
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrStore, err)
+	}
+	// EUNAVAILABLE, EINTERNAL (a driver error we do not know) and anything else: retry.
+	return err
+}
+
+func remoteError(err error, kind string, retryable bool, retryAfter time.Duration) error {
+	if !retryable {
+		return temporal.NewNonRetryableApplicationError(err.Error(), kind, err)
+	}
+	return temporal.NewApplicationErrorWithOptions(err.Error(), kind, temporal.ApplicationErrorOptions{
+		Cause: err, NextRetryDelay: retryAfter, // 0: the retry policy's backoff
+	})
+}
+
+func invalidInput(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrInvalidInput, nil)
+}
+
+func settingsError(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrIntegrationSettings, nil)
+}
+
+// retried reports whether an earlier attempt of this activity may already have acted:
+// true on attempts after the first, and when ctx is not an activity's (a direct call,
+// whose history is unknown), so that a create then looks before it acts.
+func retried(ctx context.Context) bool {
+	return !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt > 1
+}
+
+// heartbeat records heartbeats every third of the activity's heartbeat timeout until the
+// returned stop is called, so that an activity waiting its turn at the Planfix rate
+// limiter stays alive while a worker that died is noticed within the timeout. It does
+// nothing outside an activity or without a heartbeat timeout.
+func heartbeat(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	every := activity.GetInfo(ctx).HeartbeatTimeout / 3
+	if every <= 0 {
+		return func() {}
+	}
+	every = max(every, time.Second)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// asPlanfix returns the *planfix.Error in err's chain.
+func asPlanfix(err error) (*planfix.Error, bool) {
+	var pe *planfix.Error
+	ok := errors.As(err, &pe)
+	return pe, ok
 }

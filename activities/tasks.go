@@ -1,0 +1,228 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
+)
+
+// maxPagesInDescription bounds the pages visited listed in a task's description.
+const maxPagesInDescription = 20
+
+// FindActiveTask returns the contact's active chat task other than ExcludeTaskID: first
+// among the tasks the contact's conversations used (the store, newest first, each checked
+// in Planfix), then among the tasks of the chat task template whose assigner is the
+// contact (Planfix's list, the newest active one). Found is false when there is none.
+// It only reads.
+func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput) (FindActiveTaskResult, error) {
+	if in.ContactID <= 0 {
+		return FindActiveTaskResult{}, invalidInput("find active task: contactId is required")
+	}
+	i, err := a.integration(ctx, in.IntegrationID)
+	if err != nil {
+		return FindActiveTaskResult{}, err
+	}
+	defer heartbeat(ctx)()
+	pf := a.planfix(i)
+	ids, err := a.DB.ContactTaskIDs(ctx, in.IntegrationID, in.ContactID, 5)
+	if err != nil {
+		return FindActiveTaskResult{}, fail(fmt.Errorf("tasks of contact %d: %w", in.ContactID, err))
+	}
+	for _, id := range ids {
+		if id == in.ExcludeTaskID {
+			continue
+		}
+		t, err := pf.GetTask(ctx, id, "id,status,isDeleted")
+		if planfix.IsNotFound(err) {
+			continue // deleted in Planfix
+		}
+		if err != nil {
+			return FindActiveTaskResult{}, fail(err)
+		}
+		if t.IsActive() {
+			return FindActiveTaskResult{TaskID: t.ID, Found: true}, nil
+		}
+	}
+	tasks, err := pf.ListTasks(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID), Fields: "id,status,isDeleted"})
+	if err != nil {
+		return FindActiveTaskResult{}, fail(err)
+	}
+	var best int64
+	for _, t := range tasks {
+		if t.ID != in.ExcludeTaskID && t.IsActive() && t.ID > best {
+			best = t.ID
+		}
+	}
+	return FindActiveTaskResult{TaskID: best, Found: best > 0}, nil
+}
+
+func contactTaskFilters(i *chatrabridge.Integration, contactID int64) []planfix.Filter {
+	f := []planfix.Filter{{Type: planfix.TaskFilterAssigner, Operator: planfix.OpEqual, Value: string(planfix.ContactID(contactID))}}
+	if i.Planfix.TaskTemplateID > 0 {
+		f = append(f, planfix.Filter{Type: planfix.TaskFilterTemplate, Operator: planfix.OpEqual, Value: i.Planfix.TaskTemplateID})
+	}
+	return f
+}
+
+// CreateTask creates the task of a chat episode from the integration's task template:
+// named after the customer and the site, the customer's contact as assigner, the
+// integration's extra employees as assignees, the visitor details in the description.
+//
+// Its sourceObjectId derives from the integration, the chat and the episode; a retried
+// attempt first looks among the contact's tasks for one created with it. Should Planfix
+// refuse a contact as assigner (unverified in its documentation), the contact is set as
+// the task's counterparty instead; a task made that way is not found again by a retry.
+func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (CreateTaskResult, error) {
+	if in.ContactID <= 0 || in.Episode < 1 || in.ChatID == "" {
+		return CreateTaskResult{}, invalidInput("create task: chatId, contactId and episode (from 1) are required")
+	}
+	i, err := a.integration(ctx, in.IntegrationID)
+	if err != nil {
+		return CreateTaskResult{}, err
+	}
+	defer heartbeat(ctx)()
+	pf := a.planfix(i)
+	sid := planfix.SourceObjectID(in.IntegrationID, "task", in.ChatID, episodeKey(in.EpisodeKey, in.Episode))
+	if retried(ctx) {
+		t, ok, err := pf.FindTaskBySourceObjectID(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID)}, sid)
+		if err != nil {
+			return CreateTaskResult{}, fail(err)
+		}
+		if ok {
+			return CreateTaskResult{TaskID: t.ID, Existing: true}, nil
+		}
+	}
+	nt := planfix.NewTask{
+		TemplateID:     i.Planfix.TaskTemplateID,
+		SourceObjectID: sid,
+		Name:           TaskName(customerName(in.Visitor, in.ClientID), i.Name),
+		Description:    taskDescription(in),
+		Assigner:       planfix.ContactID(in.ContactID),
+	}
+	for _, u := range i.Planfix.AssigneeUserIDs {
+		nt.Assignees = append(nt.Assignees, planfix.UserID(u))
+	}
+	id, err := pf.CreateTask(ctx, nt)
+	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && strings.EqualFold(pe.Param, "assigner") {
+		a.Logger.Warn("planfix refused the contact as assigner; setting it as counterparty", "integration", in.IntegrationID, "contact", in.ContactID)
+		nt.Counterparty, nt.Assigner = nt.Assigner, ""
+		id, err = pf.CreateTask(ctx, nt)
+	}
+	if err != nil {
+		return CreateTaskResult{}, fail(err)
+	}
+	return CreateTaskResult{TaskID: id}, nil
+}
+
+// TaskName is the name of a chat's task: "Chat with Ivan on Example shop".
+func TaskName(customer, site string) string {
+	customer = strings.Join(strings.Fields(customer), " ")
+	site = strings.Join(strings.Fields(site), " ")
+	if site == "" {
+		return "Chat with " + customer
+	}
+	return "Chat with " + customer + " on " + site
+}
+
+// taskDescription lists what is known of the visitor, as HTML (each value escaped, one
+// per line).
+func taskDescription(in CreateTaskInput) string {
+	v := in.Visitor
+	var lines []string
+	add := func(label, value string) {
+		if value = strings.TrimSpace(value); value != "" {
+			lines = append(lines, label+": "+value)
+		}
+	}
+	add("Customer", v.Name)
+	add("Email", v.Email)
+	add("Phone", v.Phone)
+	location := strings.Trim(strings.TrimSpace(v.City)+", "+strings.TrimSpace(v.Country), ", ")
+	add("Location", location)
+	add("Source", v.Source)
+	add("Device", v.Device)
+	add("OS", v.OS)
+	add("Browser", v.Browser)
+	add("IP", v.IP)
+	if len(v.Pages) > 0 {
+		lines = append(lines, "Pages visited:")
+		for n, p := range v.Pages {
+			if n == maxPagesInDescription {
+				lines = append(lines, fmt.Sprintf("- … and %d more", len(v.Pages)-n))
+				break
+			}
+			lines = append(lines, "- "+strings.TrimSpace(p))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(v.Extra)) {
+		add(k, v.Extra[k])
+	}
+	lines = append(lines, "", fmt.Sprintf("Chatra chat %s, visitor %s.", in.ChatID, in.ClientID))
+	return planfix.TextToHTML(strings.Join(lines, "\n"))
+}
+
+// CompleteTask sets the task to the integration's completed status (resolved from the
+// task's process when the integration leaves it unset: the inactive status named like
+// "completed", else the first inactive one). A task an employee has already moved to an
+// inactive status is left as it is. It is idempotent.
+func (a *Activities) CompleteTask(ctx context.Context, in CompleteTaskInput) (CompleteTaskResult, error) {
+	if in.TaskID <= 0 {
+		return CompleteTaskResult{}, invalidInput("complete task: taskId is required")
+	}
+	i, err := a.integration(ctx, in.IntegrationID)
+	if err != nil {
+		return CompleteTaskResult{}, err
+	}
+	defer heartbeat(ctx)()
+	pf := a.planfix(i)
+	t, err := pf.GetTask(ctx, in.TaskID, "id,status,processId,isDeleted")
+	if err != nil {
+		return CompleteTaskResult{}, fail(err)
+	}
+	if t.Status != nil && !t.Status.IsActive {
+		return CompleteTaskResult{StatusID: t.Status.ID, AlreadyInactive: true}, nil
+	}
+	status := i.Planfix.CompletedStatusID
+	if status <= 0 {
+		if t.ProcessID <= 0 {
+			return CompleteTaskResult{}, settingsError("task %d has no process to find a completed status in: set planfix.completedStatusId in the integration", in.TaskID)
+		}
+		statuses, err := pf.ListProcessStatuses(ctx, t.ProcessID)
+		if err != nil {
+			return CompleteTaskResult{}, fail(err)
+		}
+		if status = completedStatus(statuses); status == 0 {
+			return CompleteTaskResult{}, settingsError("the process of task %d has no inactive status: set planfix.completedStatusId in the integration", in.TaskID)
+		}
+	}
+	if _, err := pf.UpdateTask(ctx, in.TaskID, planfix.TaskUpdate{StatusID: status}); err != nil {
+		return CompleteTaskResult{}, fail(err)
+	}
+	return CompleteTaskResult{StatusID: status}, nil
+}
+
+// completedStatus picks the status that completes a task: an inactive status whose name
+// says so, else the first inactive one, else 0.
+func completedStatus(statuses []planfix.Status) int64 {
+	var first int64
+	for _, s := range statuses {
+		if s.IsActive {
+			continue
+		}
+		name := strings.ToLower(s.Name)
+		for _, w := range []string{"complete", "done", "finish", "завершен", "выполнен"} {
+			if strings.Contains(name, w) {
+				return s.ID
+			}
+		}
+		if first == 0 {
+			first = s.ID
+		}
+	}
+	return first
+}

@@ -1,0 +1,246 @@
+package activities
+
+import (
+	"strconv"
+	"time"
+)
+
+// Visitor is what the conversation knows of the Chatra visitor (workflows.VisitorInfo,
+// with the same JSON keys). Empty fields are unknown.
+type Visitor struct {
+	Name    string            `json:"name,omitempty"`
+	Email   string            `json:"email,omitempty"`
+	Phone   string            `json:"phone,omitempty"`
+	City    string            `json:"city,omitempty"`
+	Country string            `json:"country,omitempty"`
+	Pages   []string          `json:"pages,omitempty"`
+	Source  string            `json:"source,omitempty"`
+	Device  string            `json:"device,omitempty"`
+	OS      string            `json:"os,omitempty"`
+	Browser string            `json:"browser,omitempty"`
+	IP      string            `json:"ip,omitempty"`
+	Extra   map[string]string `json:"extra,omitempty"`
+}
+
+// ChatMessage is one chat message to write into the task.
+type ChatMessage struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"` // "client" (the visitor) or anything else (an agent in the Chatra app)
+	Text      string    `json:"text"`
+	Time      time.Time `json:"time"`
+	AgentName string    `json:"agentName,omitempty"`
+}
+
+// IsVisitor reports whether the visitor wrote m.
+func (m ChatMessage) IsVisitor() bool { return m.Type == "client" }
+
+// LoadSettingsInput names the integration.
+type LoadSettingsInput struct {
+	IntegrationID string `json:"integrationId"`
+}
+
+// Settings are the integration's settings a workflow needs to decide; never a secret.
+type Settings struct {
+	Name                      string        `json:"name"`
+	AccountURL                string        `json:"accountUrl"` // Planfix, for task links: AccountURL + "/task/" + id
+	NewTaskOnlyIfNoActiveTask bool          `json:"newTaskOnlyIfNoActiveTask"`
+	SendAsEmployee            bool          `json:"sendAsEmployee"`
+	LateReplyWindow           time.Duration `json:"lateReplyWindow"`
+	IdleTimeout               time.Duration `json:"idleTimeout"`
+}
+
+// EnsureContactInput asks for the Planfix contact of a visitor. ContactID is the contact
+// the conversation has now (0 at its first event).
+type EnsureContactInput struct {
+	IntegrationID string  `json:"integrationId"`
+	ChatID        string  `json:"chatId"`
+	ClientID      string  `json:"clientId"`
+	ContactID     int64   `json:"contactId,omitempty"`
+	Visitor       Visitor `json:"visitor"`
+}
+
+// How a contact was found (EnsureContactResult.How).
+const (
+	ContactByEmail  = "email"   // an existing contact with the visitor's email
+	ContactByClient = "client"  // the contact this Chatra visitor was mapped to before
+	ContactCreated  = "created" // a new contact from the contact template
+	ContactKept     = "kept"    // the conversation's contact, unchanged
+)
+
+// EnsureContactResult is the visitor's contact. Switched is true when the conversation
+// had another contact and the visitor's email belongs to this one (two devices).
+type EnsureContactResult struct {
+	ContactID int64  `json:"contactId"`
+	How       string `json:"how"`
+	Switched  bool   `json:"switched,omitempty"`
+}
+
+// UpdateContactInput writes what a visitor told about themselves onto their contact.
+// Empty fields are left as they are.
+type UpdateContactInput struct {
+	IntegrationID string `json:"integrationId"`
+	ContactID     int64  `json:"contactId"`
+	Name          string `json:"name,omitempty"`
+	Email         string `json:"email,omitempty"`
+	Phone         string `json:"phone,omitempty"`
+}
+
+// FindActiveTaskInput asks for the contact's active chat task other than ExcludeTaskID.
+type FindActiveTaskInput struct {
+	IntegrationID string `json:"integrationId"`
+	ContactID     int64  `json:"contactId"`
+	ExcludeTaskID int64  `json:"excludeTaskId,omitempty"`
+}
+
+// FindActiveTaskResult is the active task, when Found.
+type FindActiveTaskResult struct {
+	TaskID int64 `json:"taskId,omitempty"`
+	Found  bool  `json:"found"`
+}
+
+// CreateTaskInput creates the task of one episode of a chat (Episode counts from 1).
+// EpisodeKey identifies the episode among every run of the chat's workflow (the
+// workflow's first run id and the episode: a new run after the conversation ended counts
+// its episodes from 1 again); it names the task's sourceObjectId. Empty means Episode.
+type CreateTaskInput struct {
+	IntegrationID string  `json:"integrationId"`
+	ChatID        string  `json:"chatId"`
+	ClientID      string  `json:"clientId"`
+	Episode       int     `json:"episode"`
+	EpisodeKey    string  `json:"episodeKey,omitempty"`
+	ContactID     int64   `json:"contactId"`
+	Visitor       Visitor `json:"visitor"`
+}
+
+// CreateTaskResult is the task. Existing is true when a retried attempt found the task an
+// earlier attempt created.
+type CreateTaskResult struct {
+	TaskID   int64 `json:"taskId"`
+	Existing bool  `json:"existing,omitempty"`
+}
+
+// AddContactActionInput adds the "reached out through chat" action to the contact's
+// profile, once per chat episode (EpisodeKey as in CreateTaskInput).
+type AddContactActionInput struct {
+	IntegrationID string  `json:"integrationId"`
+	ChatID        string  `json:"chatId"`
+	Episode       int     `json:"episode"`
+	EpisodeKey    string  `json:"episodeKey,omitempty"`
+	ContactID     int64   `json:"contactId"`
+	TaskID        int64   `json:"taskId,omitempty"`
+	Visitor       Visitor `json:"visitor"`
+}
+
+// AddContactActionResult is the action (comment) added; Existing when it was added
+// before.
+type AddContactActionResult struct {
+	CommentID int64 `json:"commentId"`
+	Existing  bool  `json:"existing,omitempty"`
+}
+
+// WriteVisitorNotesInput puts the task link into the Chatra visitor's notes.
+type WriteVisitorNotesInput struct {
+	IntegrationID string `json:"integrationId"`
+	ClientID      string `json:"clientId"`
+	TaskID        int64  `json:"taskId"`
+	TaskURL       string `json:"taskUrl"`
+}
+
+// SaveConversationInput is the store's row of a conversation. Empty fields and zero ids
+// leave the stored values as they are.
+type SaveConversationInput struct {
+	IntegrationID string `json:"integrationId"`
+	ChatID        string `json:"chatId"`
+	WorkflowID    string `json:"workflowId"`
+	ClientID      string `json:"clientId,omitempty"`
+	TaskID        int64  `json:"taskId,omitempty"`
+	ContactID     int64  `json:"contactId,omitempty"`
+	CustomerName  string `json:"customerName,omitempty"`
+	CustomerEmail string `json:"customerEmail,omitempty"`
+	Status        string `json:"status"`
+}
+
+// AddCommentsInput writes chat messages into the task, in order: each run of consecutive
+// visitor messages becomes one comment authored by the contact, each run of agent
+// messages one comment marked as written in Chatra (a run holds at most
+// MaxMessagesPerComment messages).
+type AddCommentsInput struct {
+	IntegrationID string        `json:"integrationId"`
+	ChatID        string        `json:"chatId"`
+	TaskID        int64         `json:"taskId"`
+	ContactID     int64         `json:"contactId"`
+	Messages      []ChatMessage `json:"messages"`
+}
+
+// AddCommentsResult lists the comments added (or found, on a retry), in order.
+type AddCommentsResult struct {
+	CommentIDs []int64 `json:"commentIds"`
+}
+
+// AddNoteInput adds a comment from the bridge itself to a task (a reply that was not
+// sent, the sync stopped, the chat moved to another task). Key identifies the note: the
+// same key never adds a second one.
+type AddNoteInput struct {
+	IntegrationID string `json:"integrationId"`
+	TaskID        int64  `json:"taskId"`
+	Key           string `json:"key"`
+	Text          string `json:"text"`
+}
+
+// AddNoteResult is the note's comment.
+type AddNoteResult struct {
+	CommentID int64 `json:"commentId"`
+}
+
+// CompleteTaskInput completes a task with the integration's completed status.
+type CompleteTaskInput struct {
+	IntegrationID string `json:"integrationId"`
+	TaskID        int64  `json:"taskId"`
+}
+
+// CompleteTaskResult says what was done: StatusID set, or AlreadyInactive when an
+// employee had already moved the task to an inactive status (left as it is).
+type CompleteTaskResult struct {
+	StatusID        int64 `json:"statusId,omitempty"`
+	AlreadyInactive bool  `json:"alreadyInactive,omitempty"`
+}
+
+// SendReplyInput sends an employee's reply into the chat: the Planfix comment CommentID,
+// or (by hand) Text written by AuthorName. Key identifies the reply; ReceivedFrom is the
+// tag the bridge's own messages carry.
+type SendReplyInput struct {
+	IntegrationID string `json:"integrationId"`
+	ChatID        string `json:"chatId"`
+	ClientID      string `json:"clientId"`
+	TaskID        int64  `json:"taskId,omitempty"`
+	Key           string `json:"key"`
+	CommentID     int64  `json:"commentId,omitempty"`
+	Text          string `json:"text,omitempty"`
+	AuthorName    string `json:"authorName,omitempty"`
+	AuthorEmail   string `json:"authorEmail,omitempty"`
+	ReceivedFrom  string `json:"receivedFrom"`
+}
+
+// Outcomes of a reply (SendReplyResult.Outcome).
+const (
+	ReplySent    = "sent"    // delivered into the chat
+	ReplyRefused = "refused" // not sent, for Reason; the task should say so
+	ReplySkipped = "skipped" // not a reply at all (a customer's comment, a deleted one): nothing to say
+)
+
+// SendReplyResult says what happened to a reply.
+type SendReplyResult struct {
+	Outcome    string   `json:"outcome"`
+	Reason     string   `json:"reason,omitempty"`
+	Author     string   `json:"author,omitempty"`
+	SentAs     string   `json:"sentAs,omitempty"` // "employee" or "integration"
+	MessageIDs []string `json:"messageIds,omitempty"`
+}
+
+// episodeKey is key, or the episode number when key is empty.
+func episodeKey(key string, episode int) string {
+	if key != "" {
+		return key
+	}
+	return strconv.Itoa(episode)
+}

@@ -1,0 +1,139 @@
+// Package workflows holds ConversationWorkflow and its contract: the task queue default,
+// the signal and query names, the input and payload types, the workflow-ID function and
+// the search attributes. The API, the worker, tests and admins (through the temporal CLI)
+// need nothing else to start, signal or query a conversation.
+//
+// # The conversation
+//
+// One workflow per Chatra chat, ID chatra/<integrationId>/<chatId>, type
+// ConversationWorkflow, task queue "chatrabridge" (TASK_QUEUE). The API starts it with
+// SignalWithStart on each Chatra webhook and signals it on each Planfix reply.
+//
+//   - First event (whichever signal comes first; a fragment before its chatStarted is
+//     normal): load the integration's settings; find the customer's contact (by email,
+//     else the contact this Chatra visitor was mapped to, else a new one from the contact
+//     template); with "create a new task only if the contact has no active task" reuse
+//     the contact's active task, else create one from the task template (the customer as
+//     assigner, the extra employees as assignees, the visitor details in the
+//     description); add the "reached out through chat" action (OS, browser, IP) to the
+//     contact; write the task link into the Chatra visitor's notes; save the
+//     conversation in the store (how a Planfix reply finds its chat).
+//   - Messages: each new visitor message becomes a task comment authored by the contact;
+//     an agent's message written in the Chatra app a comment marked "Agent Julia in
+//     Chatra: ..."; the bridge's own messages (ReceivedFromTag, or the id of a message it
+//     sent) are skipped. Exactly once (by message id), in order (by time). One
+//     AddComments call is in flight at a time; what arrives meanwhile (Planfix allows one
+//     request a second per account) is combined into the next call, one comment per run
+//     of messages, each line with its time.
+//   - Visitor info: a new name, email or phone is written onto the contact card before
+//     the next message. A new email that belongs to another contact moves the chat to
+//     that contact and, when it has an active task, into that task (one contact, one
+//     active task: a customer on a phone and a computer keeps one thread); the task the
+//     chat leaves gets a note and is completed.
+//   - Replies: the employee's comment is read, checked (allowed employee, not hidden, not
+//     the bridge's own) and sent to the chat as the employee or as the integration's
+//     Chatra user; a reply that cannot be sent leaves a note in the task saying why.
+//     Replies are sent after the chat closed too (Chatra emails the customer).
+//   - Chat closed: transcript messages never received are added, the task is completed,
+//     the conversation stays closed for the late-reply window (default 72h), then ends.
+//     A new chat start (visitor-info with started, or a new visitor message) in the
+//     window begins a new episode: a new task, or the active one per the option. No
+//     chat-closed within the idle timeout (default 24h) of the last activity closes the
+//     conversation as if it had come.
+//   - Cancel (temporal workflow cancel): a note in the task that the sync stopped and the
+//     conversation marked cancelled in the store, on a disconnected context; the task is
+//     left as it is.
+//   - Long life: continue-as-new when Temporal suggests it (or after
+//     ConversationInput.ContinueAsNewAfterEvents events), at a moment no activity is in
+//     flight, after taking in every signal already delivered, carrying the
+//     de-duplication keys (bounded: MaxSeenKeys), the queued work and the lifecycle.
+//
+// # Payloads
+//
+// Every payload is a plain JSON object; the field names are the JSON keys of the types
+// in contract.go. Times are RFC 3339. An admin can start or signal a conversation by
+// hand:
+//
+//	temporal workflow start --task-queue chatrabridge --type ConversationWorkflow \
+//	  --workflow-id chatra/shop/CHAT1 \
+//	  --input '{"integrationId":"shop","chatId":"CHAT1","clientId":"V1"}'
+//
+//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name visitor-info \
+//	  --input '{"key":"manual-start-1","clientId":"V1","started":true,"visitor":{"name":"Ivan","email":"ivan@example.com","city":"Riga","os":"macOS","browser":"Safari","ip":"203.0.113.5"}}'
+//
+//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name message \
+//	  --input '{"key":"manual-msg-1","clientId":"V1","messages":[{"id":"M1","type":"client","text":"Hi, where is my order?","time":"2026-11-24T10:00:00Z"}]}'
+//
+//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name reply \
+//	  --input '{"key":"planfix-comment:5012","commentId":5012,"taskId":100}'
+//
+//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name reply \
+//	  --input '{"key":"manual-1","text":"We shipped it today.","authorName":"Anna","authorEmail":"anna@example.com"}'
+//
+//	temporal workflow signal --workflow-id chatra/shop/CHAT1 --name chat-closed \
+//	  --input '{"key":"manual-close-1","clientId":"V1","transcript":[{"id":"M1","type":"client","text":"Hi, where is my order?","time":"2026-11-24T10:00:00Z"}]}'
+//
+//	temporal workflow query --workflow-id chatra/shop/CHAT1 --type state
+//	temporal workflow cancel --workflow-id chatra/shop/CHAT1
+//	temporal workflow list --query 'ChatraIntegration="shop" AND ConversationStatus="open"'
+//
+// Keys: a delivery's Key (the API uses the Chatra webhook's event key plus the signal
+// name) makes a repeated delivery a no-op; message ids de-duplicate messages across
+// deliveries and transcripts; a reply is de-duplicated by its Planfix comment id (the key
+// "planfix-comment:<id>"), a hand-made one by its Key. An empty key is never a repeat.
+//
+// # Design notes
+//
+// Shape. The workflow is an unexported struct (conversation) whose state four coroutines
+// share: receive (signals in; it only records), lifecycle (episodes: set up, close, late
+// replies, end), the comment lane and the reply lane (the side effects of messages and
+// replies). The root waits until the conversation finishes, is cancelled, or should
+// continue as new. Signal handlers never block, so the "state" query and signals are
+// answered while activities run; the lanes make ordering and coalescing simple (one
+// AddComments in flight, the queue taken whole when it returns).
+//
+// Signals. The receive coroutine waits until a signal channel holds a value and then
+// takes everything buffered, rather than blocking in a Selector: a blocked Selector takes
+// a value sent to its channel into its own pending branch, where the root's drain before
+// continue-as-new cannot see it; that signal would then be handled after the root had
+// decided, by a coroutine whose work is not carried, and be lost to the next run (the
+// end-to-end test caught it). Once the root decides to end or continue as new it sets
+// stopping: no coroutine starts an activity or receives a signal any more (coroutines
+// still run to the end of that workflow task), so nothing is scheduled that the next run
+// would not know about. TestContinueAsNewCarriesSignalsAtTheSwitch keeps it so.
+//
+// Episodes and queues. A visitor message that arrives after the chat closed (or while it
+// is closing) belongs to the next chat: it waits in nextPending until the new episode's
+// task exists, while the closing episode's own messages still go into the old task
+// before it is completed. Transcript messages belong to the chat they close.
+//
+// Failures. Transient errors are retried by the activities' retry policies (Planfix and
+// store outages indefinitely: nothing is dropped; a reply for a day, then the task gets
+// a note). Permanent errors come back non-retryable with a stable type; the workflow
+// records them (State.LastError, the current details), leaves a note in the task where
+// an employee must act (a reply not sent), and goes on: one bad message does not stop
+// the conversation. A setup that fails for good (a wrong template id) is retried with
+// backoff or at the next chat event, so fixing the integration heals open chats; if the
+// chat goes idle meanwhile, the workflow fails visibly, its history keeping every
+// message, to be reset once the integration is fixed.
+//
+// Idempotency. Planfix creates carry deterministic sourceObjectIds (chat + episode for a
+// task, chat + first message id for a comment, the note's key for a note) and a retried
+// activity attempt looks before it creates; effects Chatra or Planfix cannot find again
+// (a Chatra message, an action on a contact) are recorded in the store right after they
+// succeed. The remaining window is a crash between the remote success and that record:
+// the effect then happens twice (a repeated chat message rather than a lost one).
+//
+// Two devices. A customer's email that turns out to belong to an existing contact
+// during a chat joins that contact's active task. At the first event, an email that is
+// already known joins the contact but only the "create a new task only if the contact
+// has no active task" option joins its task: without it every new chat is a new task, as
+// the option's name says.
+//
+// Echo. The bridge's replies come back from Chatra in webhooks. They are recognised by
+// their receivedFrom tag (the API drops them from fragments; transcripts keep them and
+// the workflow skips them) and, in case the tag is lost, by the message ids SendReply
+// returns. Likewise the comments the bridge writes in Planfix would trigger the Planfix
+// scenario: their ids are kept, and a reply signal for one of them is ignored (the reply
+// lane waits for a comment call in flight to return before it judges a reply).
+package workflows

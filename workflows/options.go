@@ -1,0 +1,67 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Activity options. Every activity has an explicit StartToCloseTimeout and RetryPolicy;
+// permanent failures come back from the activities as non-retryable application errors
+// (see package activities), so the policies only need to say how to retry the rest.
+
+// storeOptions: the store and the settings. A database outage is waited out.
+func storeOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	}
+}
+
+// planfixOptions: calls to Planfix. Each request waits its turn at the account's rate
+// limit (one a second, shared by every worker), so a call may queue for minutes behind
+// other conversations: the timeout allows for it and the activity heartbeats while it
+// waits, so that a worker that died is noticed within a minute. A Planfix outage is
+// waited out (nothing a customer wrote is dropped); the daily limit's retry delay comes
+// from the activity's error.
+func planfixOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: 10 * time.Minute,
+		HeartbeatTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    2 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+	}
+}
+
+// replyOptions: an employee's reply into the chat (Planfix to read it, Chatra to send
+// it). Retried for a day at most: then the task gets a note that it was not delivered,
+// which an employee can act on, rather than the reply waiting silently.
+func replyOptions(summary string) workflow.ActivityOptions {
+	o := planfixOptions(summary)
+	o.ScheduleToCloseTimeout = 24 * time.Hour
+	return o
+}
+
+// chatraOptions: the task link into the visitor's notes, a convenience: a few retries.
+func chatraOptions(summary string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    2 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+			MaximumAttempts:    10,
+		},
+	}
+}
