@@ -4,6 +4,7 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"go.temporal.io/sdk/client"
@@ -11,16 +12,33 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/fx"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/metrics"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
 // Module runs the worker for the app's lifetime: started on start, stopped (letting
 // running activities finish) on stop; a fatal worker error stops the whole app.
 var Module = fx.Module("worker",
-	fx.Provide(activities.New),
+	fx.Provide(newActivities),
 	fx.Invoke(run),
 )
+
+// newActivities builds the activities with the Planfix metrics (requests by outcome, the
+// remaining daily quota) reported on the process's registry.
+func newActivities(db *postgres.DB, integrations chatrabridge.IntegrationService, limiter planfix.Limiter,
+	logger *slog.Logger, reg *metrics.Registry) (*activities.Activities, error) {
+	m, err := planfix.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("planfix metrics: %w", err)
+	}
+	a := activities.New(db, integrations, limiter, logger)
+	a.PlanfixObserver = m
+	return a, nil
+}
 
 // TaskQueue is the task queue name, a distinct type so fx can provide it.
 type TaskQueue string

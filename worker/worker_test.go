@@ -1,0 +1,42 @@
+package worker
+
+import (
+	"log/slog"
+	"testing"
+
+	"github.com/chatrabridge/chatrabridge/internal/metrics"
+)
+
+// The worker's Planfix clients report into the process registry that /metrics serves.
+func TestActivitiesReportPlanfixMetrics(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	reg := metrics.New(logger)
+	defer reg.Close()
+	a, err := newActivities(nil, nil, nil, logger, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PlanfixObserver == nil {
+		t.Fatal("activities have no Planfix observer: requests and quota would not be exported")
+	}
+	a.PlanfixObserver.ObserveRemaining("example.planfix.com", 4321)
+	a.PlanfixObserver.ObserveRequest("example.planfix.com", "ok")
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetGauge() != nil:
+				found[f.GetName()] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				found[f.GetName()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if found["planfix_ratelimit_remaining"] != 4321 || found["planfix_requests_total"] != 1 {
+		t.Fatalf("planfix metrics on the registry: %v", found)
+	}
+}
