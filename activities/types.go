@@ -3,24 +3,13 @@ package activities
 import (
 	"strconv"
 	"time"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
-// Visitor is what the conversation knows of the Chatra visitor (workflows.VisitorInfo,
-// with the same JSON keys). Empty fields are unknown.
-type Visitor struct {
-	Name    string            `json:"name,omitempty"`
-	Email   string            `json:"email,omitempty"`
-	Phone   string            `json:"phone,omitempty"`
-	City    string            `json:"city,omitempty"`
-	Country string            `json:"country,omitempty"`
-	Pages   []string          `json:"pages,omitempty"`
-	Source  string            `json:"source,omitempty"`
-	Device  string            `json:"device,omitempty"`
-	OS      string            `json:"os,omitempty"`
-	Browser string            `json:"browser,omitempty"`
-	IP      string            `json:"ip,omitempty"`
-	Extra   map[string]string `json:"extra,omitempty"`
-}
+// Visitor is what the conversation knows of the Chatra visitor (the same type as
+// workflows.VisitorInfo). Empty fields are unknown.
+type Visitor = chatrabridge.Visitor
 
 // ChatMessage is one chat message to write into the task.
 type ChatMessage struct {

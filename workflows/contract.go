@@ -5,6 +5,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
 // DefaultTaskQueue is the task queue when TASK_QUEUE is unset.
@@ -75,22 +77,9 @@ type MessageSignal struct {
 	Visitor  *VisitorInfo `json:"visitor,omitempty"`
 }
 
-// VisitorInfo is the client card as it now stands. Empty fields are unknown (they do not
-// erase what the conversation knows).
-type VisitorInfo struct {
-	Name    string            `json:"name,omitempty"`
-	Email   string            `json:"email,omitempty"`
-	Phone   string            `json:"phone,omitempty"`
-	City    string            `json:"city,omitempty"`
-	Country string            `json:"country,omitempty"`
-	Pages   []string          `json:"pages,omitempty"`
-	Source  string            `json:"source,omitempty"`
-	Device  string            `json:"device,omitempty"`
-	OS      string            `json:"os,omitempty"`
-	Browser string            `json:"browser,omitempty"`
-	IP      string            `json:"ip,omitempty"`
-	Extra   map[string]string `json:"extra,omitempty"`
-}
+// VisitorInfo is the client card as it now stands (chatrabridge.Visitor, shared with the
+// activities). Empty fields are unknown (they do not erase what the conversation knows).
+type VisitorInfo = chatrabridge.Visitor
 
 // VisitorInfoSignal carries the client card. Started is true for a Chatra chatStarted:
 // the start of a conversation episode (a new one when the previous chat was closed).

@@ -593,7 +593,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 		known := c.visitor
 		var r activities.EnsureContactResult
 		if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{
-			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Visitor: c.activityVisitor(),
+			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Visitor: c.visitor,
 		}, &r); err != nil {
 			return err
 		}
@@ -619,7 +619,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 		var r activities.CreateTaskResult
 		if err := c.call(ctx, planfixOptions("create the task: "+activities.TaskName(c.customer(), c.settings.Name)), a.CreateTask, activities.CreateTaskInput{
 			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Episode: c.state.Episode, EpisodeKey: c.episodeKey(ctx),
-			ContactID: c.state.ContactID, Visitor: c.activityVisitor(),
+			ContactID: c.state.ContactID, Visitor: c.visitor,
 		}, &r); err != nil {
 			return err
 		}
@@ -633,7 +633,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	var action activities.AddContactActionResult
 	if err := c.call(ctx, planfixOptions("action on the contact: reached out through chat"), a.AddContactAction, activities.AddContactActionInput{
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, Episode: c.state.Episode, EpisodeKey: c.episodeKey(ctx), ContactID: c.state.ContactID,
-		TaskID: task, Visitor: c.activityVisitor(),
+		TaskID: task, Visitor: c.visitor,
 	}, &action); err != nil {
 		c.recordError(ctx, "add the action to the contact", err)
 	}
@@ -869,7 +869,7 @@ func (c *conversation) applyContactChanges(ctx workflow.Context) {
 		c.emailChanged = false
 		var r activities.EnsureContactResult
 		if err := c.call(ctx, planfixOptions("find the contact of "+v.Email), a.EnsureContact, activities.EnsureContactInput{
-			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, ContactID: c.state.ContactID, Visitor: c.activityVisitor(),
+			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, ContactID: c.state.ContactID, Visitor: c.visitor,
 		}, &r); err != nil {
 			c.recordError(ctx, "find the contact by email", err)
 			return
@@ -1078,14 +1078,6 @@ func (c *conversation) customer() string {
 		return c.visitor.Email
 	}
 	return "visitor " + c.state.ClientID
-}
-
-func (c *conversation) activityVisitor() activities.Visitor {
-	v := c.visitor
-	return activities.Visitor{
-		Name: v.Name, Email: v.Email, Phone: v.Phone, City: v.City, Country: v.Country, Pages: v.Pages,
-		Source: v.Source, Device: v.Device, OS: v.OS, Browser: v.Browser, IP: v.IP, Extra: v.Extra,
-	}
 }
 
 // publish upserts the search attributes that changed and the current details.
