@@ -1,0 +1,849 @@
+// Command bench measures the bridge in one process: an embedded Temporal server, a fresh
+// PostgreSQL schema, the sandbox's Chatra and Planfix, and the real API + worker fx graph
+// with one integration wired to the sandbox. Each scenario is measured against a baseline
+// taken in the same run (the machines are shared and noisy). It prints a table and writes
+// JSON:
+//
+//	go run ./bench -out bench/results/latest.json [-scenarios ingest,task,calls,burst,memory]
+//
+// Goals are reported, never asserted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/fx"
+
+	"github.com/chatrabridge/chatrabridge/api"
+	"github.com/chatrabridge/chatrabridge/internal/app"
+	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/config"
+	"github.com/chatrabridge/chatrabridge/internal/devserver"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
+	"github.com/chatrabridge/chatrabridge/internal/sandbox"
+	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	"github.com/chatrabridge/chatrabridge/workflows"
+)
+
+var (
+	outFile     = flag.String("out", "", "write the results as JSON to this file")
+	scenarios   = flag.String("scenarios", "ingest,task,calls,burst,memory", "comma-separated scenarios to run")
+	dbURL       = flag.String("db", postgrestest.URL(), "PostgreSQL database; a fresh schema is made in it and dropped at the end")
+	ingestN     = flag.Int("ingest-n", 1000, "webhooks per ingestion round (and as many baseline signals)")
+	ingestChats = flag.Int("ingest-chats", 200, "chats the ingestion webhooks are spread over")
+	ingestConc  = flag.Int("ingest-concurrency", 16, "concurrent senders in the ingestion scenario")
+	ingestRound = flag.Int("ingest-rounds", 2, "alternating baseline/webhook rounds")
+	taskRate    = flag.Int("task-rate", 20, "new chats per second in the chat-to-task scenario")
+	taskFor     = flag.Duration("task-duration", 10*time.Second, "how long new chats arrive in the chat-to-task scenario")
+	callsN      = flag.String("calls-n", "1,5,20", "visitor-message counts of the Planfix-calls scenario")
+	burstChats  = flag.Int("burst-chats", 50, "chats of the rate-limited burst")
+	burstMsgs   = flag.Int("burst-messages", 10, "visitor messages per chat of the burst")
+	burstWindow = flag.Duration("burst-window", 10*time.Second, "the burst's webhooks are spread over this")
+	burstWait   = flag.Duration("burst-timeout", 15*time.Minute, "give up waiting for the burst's messages after this")
+	memSizes    = flag.String("memory-sizes", "1000,10000", "open idle conversations of the memory scenario")
+	fastLimit   = flag.Duration("fast-interval", 5*time.Millisecond, "the bridge's Planfix limiter interval outside the burst (the sandbox's limit is off there)")
+)
+
+const sealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// switchLimiter is the graph's planfix.Limiter: fast outside the burst, production's
+// interval during it.
+type switchLimiter struct {
+	fast, prod planfix.Limiter
+	useProd    atomic.Bool
+}
+
+func (l *switchLimiter) pick() planfix.Limiter {
+	if l.useProd.Load() {
+		return l.prod
+	}
+	return l.fast
+}
+func (l *switchLimiter) Wait(ctx context.Context, a string) error { return l.pick().Wait(ctx, a) }
+func (l *switchLimiter) Block(ctx context.Context, a string, until time.Time) error {
+	return l.pick().Block(ctx, a, until)
+}
+
+type env struct {
+	temporal    *devserver.Server
+	tc          client.Client // the bench's own client (the baseline)
+	sb          *sandbox.Server
+	limiter     *switchLimiter
+	db          *postgres.DB
+	base        string // the API
+	chatraHook  string
+	planfixHook string
+	taskQueue   string
+	http        *http.Client
+	run         string // unique prefix of this run's chat ids
+}
+
+// Result is one row of the table (and of the JSON).
+type Result struct {
+	Scenario string         `json:"scenario"`
+	Metric   string         `json:"metric"`
+	Value    float64        `json:"value"`
+	Unit     string         `json:"unit"`
+	Baseline *float64       `json:"baseline,omitempty"`
+	Goal     string         `json:"goal,omitempty"`
+	Met      *bool          `json:"met,omitempty"`
+	Extra    map[string]any `json:"extra,omitempty"`
+}
+
+var results []Result
+
+func add(r Result) {
+	results = append(results, r)
+	fmt.Fprintf(os.Stderr, "  %-8s %-34s %12.2f %-6s %s\n", r.Scenario, r.Metric, r.Value, r.Unit, r.Goal)
+}
+func fp(v float64) *float64 { return &v }
+func bp(v bool) *bool       { return &v }
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	started := time.Now()
+	e := &env{http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	e.run = hex.EncodeToString(b[:])
+
+	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
+	if err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	defer srv.Stop()
+	e.temporal = srv
+
+	url, drop, err := scratchSchema(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer drop()
+
+	e.sb = sandbox.New(sandbox.Options{PlanfixInterval: -1})
+	if err := e.sb.Start("127.0.0.1:0"); err != nil {
+		return err
+	}
+	defer e.sb.Close()
+
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		return err
+	}
+	e.taskQueue = "bench-" + e.run
+	cfg.DatabaseURL, cfg.HTTPAddr, cfg.TaskQueue = secrets.String(url), "127.0.0.1:0", e.taskQueue
+	cfg.AdminToken, cfg.SecretsKey = "bench-admin-token", sealKey
+
+	var (
+		s     *api.Server
+		store *postgres.IntegrationStore
+	)
+	a := fx.New(
+		app.Base(cfg, slog.New(slog.DiscardHandler), true),
+		app.TemporalOptions(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}),
+		app.Roles(app.Role{API: true, Worker: true}),
+		fx.Decorate(func(db *postgres.DB) planfix.Limiter {
+			e.limiter = &switchLimiter{fast: postgres.NewRateLimiter(db, *fastLimit), prod: postgres.NewRateLimiter(db, 0)}
+			return e.limiter
+		}),
+		fx.Populate(&s, &store, &e.db),
+		fx.NopLogger,
+	)
+	if err := a.Start(ctx); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	defer func() { _ = a.Stop(context.Background()) }()
+	e.base = "http://" + s.Addr().String()
+
+	tokens, _, err := app.EnsureDemoIntegration(ctx, store, e.sb.ChatraURL(), e.sb.PlanfixURL())
+	if err != nil {
+		return fmt.Errorf("integration: %w", err)
+	}
+	e.chatraHook, e.planfixHook = app.WebhookURLs(e.base, app.DemoIntegrationID, tokens)
+
+	e.tc, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer e.tc.Close()
+
+	want := map[string]bool{}
+	for _, s := range strings.Split(*scenarios, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d CPUs (GOMAXPROCS %d), load %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"calls", e.calls}, {"task", e.chatToTask}, {"ingest", e.ingest}, {"burst", e.burst}, {"memory", e.memory},
+	}
+	for _, st := range steps {
+		if !want[st.name] {
+			continue
+		}
+		e.settle(30 * time.Second)
+		fmt.Fprintf(os.Stderr, "== %s (load %s)\n", st.name, loadavg())
+		if err := st.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
+	}
+
+	printTable(os.Stdout)
+	if *outFile != "" {
+		out := map[string]any{
+			"started": started.UTC(), "duration": time.Since(started).Round(time.Second).String(),
+			"cpus": runtime.NumCPU(), "go": runtime.Version(), "loadavg_end": loadavg(),
+			"flags": flagValues(), "results": results,
+		}
+		data, _ := json.MarshalIndent(out, "", "  ")
+		if err := os.MkdirAll(filepath.Dir(*outFile), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*outFile, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func flagValues() map[string]string {
+	m := map[string]string{}
+	flag.VisitAll(func(f *flag.Flag) {
+		if f.Name != "db" {
+			m[f.Name] = f.Value.String()
+		}
+	})
+	return m
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// scratchSchema makes a fresh, migrated schema in the database and returns a URL that
+// reaches it and a func that drops it.
+func scratchSchema(ctx context.Context, base string) (string, func(), error) {
+	if err := postgres.EnsureDatabase(ctx, base); err != nil {
+		return "", nil, fmt.Errorf("database: %w", err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "bench_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, err
+	}
+	drop := func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+	}
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema, drop, nil // the app migrates it
+}
+
+// settle waits until the sandbox's Planfix has had no request for a second (the
+// previous scenario's conversations are done), at most max.
+func (e *env) settle(max time.Duration) {
+	deadline := time.Now().Add(max)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		n := e.sb.RequestCounts()[sandbox.TargetPlanfix].Total
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > time.Second {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ---- payloads ----
+
+type msg struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Text      string `json:"text"`
+	CreatedAt int64  `json:"createdAt,omitempty"`
+}
+
+func chatraBody(event, chatID, name string, msgs []msg) []byte {
+	if msgs == nil {
+		msgs = []msg{}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"eventName": event, "messages": msgs,
+		"client": map[string]any{"id": "V-" + chatID, "chatId": chatID, "name": name},
+	})
+	return b
+}
+
+func (e *env) post(url string, body []byte) (int, error) {
+	resp, err := e.http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func (e *env) chatra(event, chatID string, msgs []msg) error {
+	// The visitor's card exists in Chatra, as it would for a real chat: replies go to it.
+	if err := e.sb.Chatra().PutClient(chatra.ClientCard{ID: "V-" + chatID, ChatID: chatID, Name: customer(chatID)}); err != nil {
+		return err
+	}
+	code, err := e.post(e.chatraHook, chatraBody(event, chatID, customer(chatID), msgs))
+	if err == nil && code != 200 {
+		err = fmt.Errorf("chatra webhook %s %s: HTTP %d", event, chatID, code)
+	}
+	return err
+}
+
+// customer is the visitor name of a chat; the task is "Chat with <it> on ...".
+func customer(chatID string) string { return "C" + chatID }
+
+// taskOf finds the task of a chat in the sandbox by its name.
+func taskOf(tasks []sandbox.PlanfixTask, chatID string) (sandbox.PlanfixTask, bool) {
+	needle := " " + customer(chatID) + " "
+	for _, t := range tasks {
+		if strings.Contains(t.Name, needle) {
+			return t, true
+		}
+	}
+	return sandbox.PlanfixTask{}, false
+}
+
+// ---- statistics ----
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// ---- 1. ingestion ----
+
+// ingest sends chatFragment webhooks (one visitor message each) over many chats with
+// ingestConc senders, and as many SignalWithStart calls with the signal the API would
+// send, in alternating rounds.
+func (e *env) ingest(ctx context.Context) error {
+	type round struct {
+		ok   int
+		errs int
+		took time.Duration
+		lat  []time.Duration
+	}
+	var hook, raw round
+	do := func(kind string, r int) error {
+		var (
+			mu   sync.Mutex
+			next atomic.Int64
+			wg   sync.WaitGroup
+		)
+		lat := make([]time.Duration, 0, *ingestN)
+		errs := 0
+		start := time.Now()
+		for w := 0; w < *ingestConc; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= *ingestN {
+						return
+					}
+					chatID := fmt.Sprintf("%s-i%s%d-%d", e.run, kind, r, i%*ingestChats)
+					m := []msg{{ID: fmt.Sprintf("m%d", i), Type: "client", Text: fmt.Sprintf("message %d", i), CreatedAt: time.Now().UnixMilli()}}
+					t0 := time.Now()
+					var err error
+					if kind == "h" {
+						err = e.chatra("chatFragment", chatID, m)
+					} else {
+						err = e.signalWithStart(ctx, chatID, m)
+					}
+					d := time.Since(t0)
+					mu.Lock()
+					if err != nil {
+						errs++
+					} else {
+						lat = append(lat, d)
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		target := &raw
+		if kind == "h" {
+			target = &hook
+		}
+		target.ok += len(lat)
+		target.errs += errs
+		target.took += took
+		target.lat = append(target.lat, lat...)
+		fmt.Fprintf(os.Stderr, "  round %d %-8s %d ok, %d errors in %v (load %s)\n", r, map[string]string{"h": "webhook", "r": "baseline"}[kind], len(lat), errs, took.Round(time.Millisecond), loadavg())
+		return nil
+	}
+	for r := 0; r < *ingestRound; r++ {
+		if err := do("r", r); err != nil {
+			return err
+		}
+		e.settle(20 * time.Second)
+		if err := do("h", r); err != nil {
+			return err
+		}
+		e.settle(20 * time.Second)
+	}
+	rawTP := float64(raw.ok) / raw.took.Seconds()
+	hookTP := float64(hook.ok) / hook.took.Seconds()
+	add(Result{Scenario: "ingest", Metric: "baseline SignalWithStart throughput", Value: rawTP, Unit: "req/s", Extra: map[string]any{"errors": raw.errs, "n": raw.ok}})
+	add(Result{Scenario: "ingest", Metric: "baseline p50", Value: ms(pct(raw.lat, .5)), Unit: "ms"})
+	add(Result{Scenario: "ingest", Metric: "baseline p99", Value: ms(pct(raw.lat, .99)), Unit: "ms"})
+	add(Result{Scenario: "ingest", Metric: "webhook throughput", Value: hookTP, Unit: "req/s", Extra: map[string]any{"errors": hook.errs, "n": hook.ok}})
+	add(Result{Scenario: "ingest", Metric: "webhook ack p50", Value: ms(pct(hook.lat, .5)), Unit: "ms", Baseline: fp(ms(pct(raw.lat, .5)))})
+	add(Result{Scenario: "ingest", Metric: "webhook ack p99", Value: ms(pct(hook.lat, .99)), Unit: "ms", Baseline: fp(ms(pct(raw.lat, .99)))})
+	tpRatio := 100 * hookTP / rawTP
+	add(Result{Scenario: "ingest", Metric: "throughput vs baseline", Value: tpRatio, Unit: "%", Baseline: fp(100), Goal: ">= 90%", Met: bp(tpRatio >= 90)})
+	p99Ratio := float64(pct(hook.lat, .99)) / float64(pct(raw.lat, .99))
+	add(Result{Scenario: "ingest", Metric: "p99 vs baseline", Value: p99Ratio, Unit: "x", Baseline: fp(1), Goal: "<= 1.5x", Met: bp(p99Ratio <= 1.5)})
+	return nil
+}
+
+// signalWithStart is what the API does for a chatFragment, from a plain client: one
+// SignalWithStart of the message signal with the same options.
+func (e *env) signalWithStart(ctx context.Context, chatID string, m []msg) error {
+	id := workflows.ConversationWorkflowID(app.DemoIntegrationID, chatID)
+	msgs := make([]workflows.Message, len(m))
+	for i, x := range m {
+		msgs[i] = workflows.Message{ID: x.ID, Type: x.Type, Text: x.Text, Time: time.UnixMilli(x.CreatedAt).UTC()}
+	}
+	sig := workflows.MessageSignal{Key: "chatFragment:" + chatID + "/" + m[0].ID + "/message", ClientID: "V-" + chatID,
+		Messages: msgs, Visitor: &workflows.VisitorInfo{Name: customer(chatID)}}
+	_, err := e.tc.SignalWithStartWorkflow(ctx, id, workflows.SignalMessage, sig, client.StartWorkflowOptions{
+		ID: id, TaskQueue: e.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            "Chat with " + customer(chatID) + " on demo",
+	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: app.DemoIntegrationID, ChatID: chatID, ClientID: "V-" + chatID})
+	return err
+}
+
+// ---- 2. chat to task ----
+
+func (e *env) chatToTask(ctx context.Context) error {
+	n := int(float64(*taskRate) * taskFor.Seconds())
+	sent := make([]time.Time, n)
+	seen := make([]time.Duration, n)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-t%d", e.run, i)
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	tick := time.NewTicker(time.Second / time.Duration(*taskRate))
+	for i := 0; i < n; i++ {
+		<-tick.C
+		sent[i] = time.Now()
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := e.chatra("chatStarted", ids[i], []msg{{ID: "s1", Type: "client", Text: "hello from " + ids[i], CreatedAt: time.Now().UnixMilli()}}); err != nil {
+				failed.Add(1)
+			}
+		}(i)
+	}
+	tick.Stop()
+	// Poll the sandbox's tasks (the stand-in records Created; polling every 2 ms too).
+	deadline := time.Now().Add(2 * time.Minute)
+	left := n
+	for left > 0 && time.Now().Before(deadline) {
+		tasks := e.sb.Planfix().Tasks()
+		for i := range ids {
+			if seen[i] != 0 {
+				continue
+			}
+			if t, ok := taskOf(tasks, ids[i]); ok {
+				seen[i] = t.Created.Sub(sent[i])
+				left--
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	var lat []time.Duration
+	for _, d := range seen {
+		if d != 0 {
+			lat = append(lat, d)
+		}
+	}
+	p99 := pct(lat, .99)
+	add(Result{Scenario: "task", Metric: fmt.Sprintf("chats started (%d/s for %v)", *taskRate, *taskFor), Value: float64(n), Unit: "chats", Extra: map[string]any{"webhook_failures": failed.Load(), "tasks_missing": left}})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task p50", Value: ms(pct(lat, .5)), Unit: "ms"})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task p99", Value: ms(p99), Unit: "ms", Goal: "< 250 ms", Met: bp(left == 0 && p99 < 250*time.Millisecond)})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task max", Value: ms(pct(lat, 1)), Unit: "ms"})
+	return nil
+}
+
+// ---- 3. Planfix calls ----
+
+func (e *env) calls(ctx context.Context) error {
+	for _, f := range strings.Split(*callsN, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad -calls-n %q", f)
+		}
+		e.settle(15 * time.Second)
+		chatID := fmt.Sprintf("%s-c%d", e.run, n)
+		before := len(e.sb.Planfix().RequestLog())
+		chatraBefore := e.sb.Chatra().RequestCount()
+		if err := e.chatra("chatStarted", chatID, nil); err != nil {
+			return err
+		}
+		var all []msg
+		for i := 1; i <= n; i++ {
+			m := msg{ID: fmt.Sprintf("v%d", i), Type: "client", Text: fmt.Sprintf("visitor message %d of %s", i, chatID), CreatedAt: time.Now().UnixMilli()}
+			all = append(all, m)
+			if err := e.chatra("chatFragment", chatID, []msg{m}); err != nil {
+				return err
+			}
+		}
+		var task sandbox.PlanfixTask
+		if err := waitFor(60*time.Second, func() bool {
+			t, ok := taskOf(e.sb.Planfix().Tasks(), chatID)
+			task = t
+			return ok && strings.Contains(e.taskText(t.ID), all[n-1].Text)
+		}); err != nil {
+			return fmt.Errorf("N=%d: messages in task: %w", n, err)
+		}
+		// The store knows the task's conversation (else the webhook is answered "ignored").
+		t0 := time.Now()
+		if err := waitFor(60*time.Second, func() bool {
+			_, err := e.db.FindConversationByTask(ctx, app.DemoIntegrationID, task.ID)
+			return err == nil
+		}); err != nil {
+			return fmt.Errorf("N=%d: conversation of task %d in the store: %w", n, task.ID, err)
+		}
+		storeLag := time.Since(t0)
+		// An employee replies in the task; Planfix's automation calls our webhook.
+		reply := "employee reply to " + chatID
+		cid, err := e.sb.Planfix().AddComment(sandbox.PlanfixComment{TaskID: task.ID, Owner: "user:5", Description: reply})
+		if err != nil {
+			return err
+		}
+		body, _ := json.Marshal(map[string]int64{"taskId": task.ID, "commentId": cid})
+		resp, err := e.http.Post(e.planfixHook, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(answer, []byte(`"ok":true`)) {
+			return fmt.Errorf("planfix webhook: %d %s", resp.StatusCode, answer)
+		}
+		if err := waitFor(60*time.Second, func() bool {
+			for _, m := range e.sb.Chatra().Messages() {
+				if strings.Contains(m.Text, reply) {
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			e.dump(ctx, chatID)
+			return fmt.Errorf("N=%d: reply in chat: %w", n, err)
+		}
+		transcript := append(slices.Clone(all), msg{ID: "r1", Type: "agent", Text: reply})
+		if err := e.chatra("chatTranscript", chatID, transcript); err != nil {
+			return err
+		}
+		if err := waitFor(60*time.Second, func() bool {
+			t, _ := e.sb.Planfix().Task(task.ID)
+			return t.StatusID == sandbox.PlanfixStatusCompleted
+		}); err != nil {
+			return fmt.Errorf("N=%d: task completed: %w", n, err)
+		}
+		e.settle(10 * time.Second)
+		log := e.sb.Planfix().RequestLog()[before:]
+		var paths []string
+		for _, r := range log {
+			paths = append(paths, r.Method+" "+r.Path)
+		}
+		spent := len(log)
+		add(Result{Scenario: "calls", Metric: fmt.Sprintf("Planfix requests, N=%d", n), Value: float64(spent), Unit: "req",
+			Goal: fmt.Sprintf("<= %d", n+6), Met: bp(spent <= n+6),
+			Extra: map[string]any{"requests": paths, "chatra_requests": e.sb.Chatra().RequestCount() - chatraBefore, "store_lag_after_message_in_task": storeLag.String()}})
+	}
+	return nil
+}
+
+// dump prints a conversation's state and the sandbox's last requests (a scenario failed).
+func (e *env) dump(ctx context.Context, chatID string) {
+	v, err := e.tc.QueryWorkflow(ctx, workflows.ConversationWorkflowID(app.DemoIntegrationID, chatID), "", workflows.QueryState)
+	var st any
+	if err == nil {
+		err = v.Get(&st)
+	}
+	b, _ := json.Marshal(st)
+	fmt.Fprintf(os.Stderr, "  state of %s: %s %v\n", chatID, b, err)
+	log := e.sb.Planfix().RequestLog()
+	for _, r := range log[max(0, len(log)-15):] {
+		fmt.Fprintf(os.Stderr, "  planfix %s %s %d\n", r.Method, r.Path, r.Status)
+	}
+	fmt.Fprintf(os.Stderr, "  chatra requests %d, messages %d\n", e.sb.Chatra().RequestCount(), len(e.sb.Chatra().Messages()))
+}
+
+// taskText is the task's description and comments, to look for messages in.
+func (e *env) taskText(id int64) string {
+	t, _ := e.sb.Planfix().Task(id)
+	var b strings.Builder
+	b.WriteString(t.Description)
+	for _, c := range e.sb.Planfix().Comments(id) {
+		b.WriteString("\n")
+		b.WriteString(c.Description)
+	}
+	return b.String()
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %v", d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// ---- 4. rate-limited burst ----
+
+func (e *env) burst(ctx context.Context) error {
+	e.limiter.useProd.Store(true)
+	e.sb.Planfix().SetRateInterval(time.Second)
+	defer func() {
+		e.sb.Planfix().SetRateInterval(0)
+		e.limiter.useProd.Store(false)
+	}()
+	before := len(e.sb.Planfix().RequestLog())
+	chats, per := *burstChats, *burstMsgs
+	total := chats * per
+	ids := make([]string, chats)
+	texts := make([][]string, chats)
+	for c := range ids {
+		ids[c] = fmt.Sprintf("%s-b%d", e.run, c)
+		for m := 0; m < per; m++ {
+			texts[c] = append(texts[c], fmt.Sprintf("burst %s message %d", ids[c], m))
+		}
+	}
+	// Message m of every chat goes out in slot m: chats*per webhooks over the window.
+	gap := *burstWindow / time.Duration(total)
+	start := time.Now()
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	k := 0
+	for m := 0; m < per; m++ {
+		for c := 0; c < chats; c++ {
+			time.Sleep(time.Until(start.Add(time.Duration(k) * gap)))
+			k++
+			ev := "chatFragment"
+			if m == 0 {
+				ev = "chatStarted"
+			}
+			wg.Add(1)
+			go func(c, m int, ev string) {
+				defer wg.Done()
+				mm := []msg{{ID: fmt.Sprintf("b%d", m), Type: "client", Text: texts[c][m], CreatedAt: time.Now().UnixMilli()}}
+				if err := e.chatra(ev, ids[c], mm); err != nil {
+					failed.Add(1)
+				}
+			}(c, m, ev)
+		}
+	}
+	wg.Wait()
+	sentIn := time.Since(start)
+	fmt.Fprintf(os.Stderr, "  %d webhooks sent in %v (%d failed); waiting for delivery\n", total, sentIn.Round(time.Millisecond), failed.Load())
+	delivered := 0
+	var last time.Duration
+	deadline := time.Now().Add(*burstWait)
+	nextLog := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks := e.sb.Planfix().Tasks()
+		delivered = 0
+		for c := range ids {
+			t, ok := taskOf(tasks, ids[c])
+			if !ok {
+				continue
+			}
+			text := e.taskText(t.ID)
+			for _, s := range texts[c] {
+				if strings.Contains(text, s) { // "message 0".."message 9": no text is a prefix of another
+					delivered++
+				}
+			}
+		}
+		if delivered >= total {
+			last = time.Since(start)
+			break
+		}
+		if time.Now().After(nextLog) {
+			fmt.Fprintf(os.Stderr, "  %d/%d delivered after %v, %d Planfix requests (load %s)\n", delivered, total, time.Since(start).Round(time.Second), len(e.sb.Planfix().RequestLog())-before, loadavg())
+			nextLog = time.Now().Add(15 * time.Second)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	log := e.sb.Planfix().RequestLog()[before:]
+	rejected := 0
+	for _, r := range log {
+		if r.Status == http.StatusTooManyRequests {
+			rejected++
+		}
+	}
+	ok := delivered >= total
+	add(Result{Scenario: "burst", Metric: fmt.Sprintf("messages delivered (%dx%d)", chats, per), Value: float64(delivered), Unit: "msgs", Baseline: fp(float64(total)),
+		Goal: "all", Met: bp(ok), Extra: map[string]any{"webhook_failures": failed.Load(), "sent_in": sentIn.String()}})
+	add(Result{Scenario: "burst", Metric: "Planfix 429s (rate limit)", Value: float64(rejected), Unit: "req", Goal: "0", Met: bp(rejected == 0)})
+	if ok {
+		add(Result{Scenario: "burst", Metric: "time until last message lands", Value: last.Seconds(), Unit: "s"})
+	} else {
+		add(Result{Scenario: "burst", Metric: "gave up waiting after", Value: time.Since(start).Seconds(), Unit: "s"})
+	}
+	add(Result{Scenario: "burst", Metric: "Planfix requests spent", Value: float64(len(log)), Unit: "req", Baseline: fp(float64(total)),
+		Goal: fmt.Sprintf("<< %d (coalescing)", total), Met: bp(len(log) < total/2)})
+	return nil
+}
+
+// ---- 5. memory ----
+
+func heap() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+func (e *env) memory(ctx context.Context) error {
+	prev := 0
+	base := heap()
+	add(Result{Scenario: "memory", Metric: "heap before (whole process)", Value: float64(base) / (1 << 20), Unit: "MiB"})
+	for _, f := range strings.Split(*memSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= prev {
+			return fmt.Errorf("bad -memory-sizes %q (increasing counts)", f)
+		}
+		start := time.Now()
+		var next atomic.Int64
+		next.Store(int64(prev))
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					chatID := fmt.Sprintf("%s-m%d", e.run, i)
+					id := workflows.ConversationWorkflowID(app.DemoIntegrationID, chatID)
+					_, err := e.tc.SignalWithStartWorkflow(ctx, id, workflows.SignalVisitorInfo,
+						workflows.VisitorInfoSignal{Key: "chatStarted:" + chatID + "/visitor-info", ClientID: "V-" + chatID, Started: true, Visitor: workflows.VisitorInfo{Name: customer(chatID)}},
+						client.StartWorkflowOptions{ID: id, TaskQueue: e.taskQueue,
+							WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING},
+						workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: app.DemoIntegrationID, ChatID: chatID, ClientID: "V-" + chatID})
+					if err != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		startedIn := time.Since(start)
+		// Let their first workflow tasks (and any activities) run, then measure.
+		e.settle(5 * time.Minute)
+		time.Sleep(3 * time.Second)
+		h := heap()
+		per := (float64(h) - float64(base)) / float64(n)
+		add(Result{Scenario: "memory", Metric: fmt.Sprintf("heap with %d idle conversations", n), Value: float64(h) / (1 << 20), Unit: "MiB",
+			Extra: map[string]any{"start_failures": failed.Load(), "started_in": startedIn.String(), "planfix_tasks": len(e.sb.Planfix().Tasks())}})
+		add(Result{Scenario: "memory", Metric: fmt.Sprintf("per conversation, %d open", n), Value: per / 1024, Unit: "KiB", Goal: "<= 64 KiB", Met: bp(per <= 64*1024)})
+		prev = n
+	}
+	return nil
+}
+
+// ---- output ----
+
+func printTable(w io.Writer) {
+	fmt.Fprintf(w, "\n%-8s | %-38s | %12s | %-6s | %10s | %-20s | %s\n", "scenario", "metric", "value", "unit", "baseline", "goal", "met")
+	fmt.Fprintln(w, strings.Repeat("-", 118))
+	for _, r := range results {
+		b, met := "", ""
+		if r.Baseline != nil {
+			b = strconv.FormatFloat(*r.Baseline, 'f', 2, 64)
+		}
+		if r.Met != nil {
+			met = map[bool]string{true: "yes", false: "NO"}[*r.Met]
+		}
+		fmt.Fprintf(w, "%-8s | %-38s | %12.2f | %-6s | %10s | %-20s | %s\n", r.Scenario, r.Metric, r.Value, r.Unit, b, r.Goal, met)
+	}
+}
