@@ -1,7 +1,7 @@
 # chatrabridge: `make dev` runs the whole system, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet compose-check
+.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos
 
 dev: ## the whole system in one process (Temporal, Web UI on :8233, API on :8080)
 	$(GO) run ./cmd/chatrabridge dev
@@ -15,3 +15,18 @@ build: ## the binary, into bin/
 
 compose-check: ## docker-compose.yml is valid (Debian's docker-compose package)
 	ADMIN_TOKEN=x SECRETS_KEY=x docker-compose config -q
+
+bench: ## the benchmarks (embedded Temporal, PostgreSQL, sandbox): a table, and JSON in bench/results/
+	$(GO) run ./bench -out bench/results/latest.json $(BENCH_FLAGS)
+
+chaos: ## the fault tests at a larger size (a small size of each runs in `make test`)
+	$(GO) test -count=1 -timeout 40m -v ./chaos -chaos.chats 20 -chaos.messages 10 -chaos.wait 10m -chaos.shuffle-originals
+
+demo: ## a scripted chat against the running `make dev`; prints the resulting task
+	$(GO) run ./cmd/chatrabridge demo
+
+demo-check: ## dev in the background on a scratch database, the demo against it, dev stopped (CI)
+	GO=$(GO) scripts/demo-check.sh
+
+ui-check: ## after a demo, the Web UI lists the conversation by the customer's email (headless Chromium)
+	GO=$(GO) scripts/ui-check.sh

@@ -33,13 +33,17 @@ const DemoIntegrationID = "demo"
 const DemoWebhooksFile = "demo-webhooks.json"
 
 // DevDemo is the demo integration as `dev` left it at start: its webhook URLs, with the
-// tokens made at that start, and whether the start created it. Its JSON form is the
-// content of DemoWebhooksFile.
+// tokens made at that start, where the sandbox, Temporal and its Web UI run, and whether
+// the start created it. Its JSON form is the content of DemoWebhooksFile, which
+// `chatrabridge demo` reads.
 type DevDemo struct {
 	ID                string `json:"id"`
 	ChatraWebhookURL  string `json:"chatraUrl"`
 	PlanfixWebhookURL string `json:"planfixUrl"`
 	SandboxURL        string `json:"sandboxUrl"`
+	TemporalAddress   string `json:"temporalAddress,omitempty"` // host:port of the frontend
+	Namespace         string `json:"namespace,omitempty"`
+	UIURL             string `json:"uiUrl,omitempty"` // empty when dev runs no Web UI
 	Created           bool   `json:"-"`
 }
 
@@ -71,11 +75,25 @@ func startSandbox(lc fx.Lifecycle, o DevOptions) *sandbox.Server {
 	return s
 }
 
+// demoParams are what ensureDemo needs; the Temporal server is absent in tests of the
+// sandbox module alone.
+type demoParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Store     *postgres.IntegrationStore
+	Sandbox   *sandbox.Server
+	Config    config.Config
+	Options   DevOptions
+	Temporal  *devserver.Server `optional:"true"`
+}
+
 // ensureDemo makes the demo integration, wired to the sandbox, when the app starts, and
-// writes its webhook URLs to DemoWebhooksFile. The returned DevDemo is filled then.
-func ensureDemo(lc fx.Lifecycle, store *postgres.IntegrationStore, sb *sandbox.Server, cfg config.Config, o DevOptions) *DevDemo {
+// writes its webhook URLs (and where Temporal and its Web UI run) to DemoWebhooksFile.
+// The returned DevDemo is filled then.
+func ensureDemo(p demoParams) *DevDemo {
 	demo := &DevDemo{ID: DemoIntegrationID}
-	lc.Append(fx.StartHook(func(ctx context.Context) error {
+	store, sb, cfg, o := p.Store, p.Sandbox, p.Config, p.Options
+	p.Lifecycle.Append(fx.StartHook(func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		tokens, created, err := EnsureDemoIntegration(ctx, store, sb.ChatraURL(), sb.PlanfixURL())
@@ -85,6 +103,12 @@ func ensureDemo(lc fx.Lifecycle, store *postgres.IntegrationStore, sb *sandbox.S
 		demo.Created = created
 		demo.SandboxURL = sb.URL()
 		demo.ChatraWebhookURL, demo.PlanfixWebhookURL = WebhookURLs(cfg.PublicURL, DemoIntegrationID, tokens)
+		if t := p.Temporal; t != nil {
+			demo.TemporalAddress, demo.Namespace = t.Address(), t.Namespace()
+			if a := t.UIAddress(); a != "" {
+				demo.UIURL = "http://" + a
+			}
+		}
 		data, _ := json.MarshalIndent(demo, "", "  ") // plain strings: cannot fail
 		file := filepath.Join(o.DataDir, DemoWebhooksFile)
 		if err := os.WriteFile(file, append(data, '\n'), 0o600); err != nil {
