@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -75,6 +76,47 @@ type webhooks struct {
 	timeout       time.Duration
 	logger        *slog.Logger
 	outcomes      *prometheus.CounterVec
+	sites         siteNames
+}
+
+// siteNameTTL is how long a cached integration name is used for conversation summaries.
+const siteNameTTL = 5 * time.Minute
+
+// siteNames caches integrations' names, so the Web UI's summary names the site ("Chat
+// with Ivan on Example shop") without a store round trip on every webhook. Without a
+// store, or when the lookup fails, the integration id stands in.
+type siteNames struct {
+	lookup func(ctx context.Context, integrationID string) (string, error)
+	mu     sync.Mutex
+	cache  map[string]siteName
+}
+
+type siteName struct {
+	name    string
+	expires time.Time
+}
+
+func (s *siteNames) name(ctx context.Context, integrationID string) string {
+	if s.lookup == nil {
+		return integrationID
+	}
+	s.mu.Lock()
+	e, ok := s.cache[integrationID]
+	s.mu.Unlock()
+	if ok && time.Now().Before(e.expires) {
+		return e.name
+	}
+	name, err := s.lookup(ctx, integrationID)
+	if err != nil || name == "" {
+		return integrationID
+	}
+	s.mu.Lock()
+	if s.cache == nil {
+		s.cache = map[string]siteName{}
+	}
+	s.cache[integrationID] = siteName{name: name, expires: time.Now().Add(siteNameTTL)}
+	s.mu.Unlock()
+	return name
 }
 
 // Routes of the webhooks, as Echo reports them in c.Path() (and so in metrics and logs:
@@ -105,6 +147,15 @@ func newWebhooks(p Params) *webhooks {
 	}
 	if w.tokens == nil {
 		w.tokens = p.DB
+	}
+	if p.Integrations != nil {
+		w.sites.lookup = func(ctx context.Context, id string) (string, error) {
+			i, err := p.Integrations.IntegrationSettings(ctx, id)
+			if err != nil {
+				return "", err
+			}
+			return i.Name, nil
+		}
 	}
 	if w.taskQueue == "" {
 		w.taskQueue = workflows.DefaultTaskQueue
@@ -267,7 +318,7 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 		}
 	}
 	visitor := hook.Visitor()
-	start := w.startOptions(workflowID, integrationID, chatID, clientID, visitor.Name)
+	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name)
 	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
 	for i, sig := range signals {
 		if _, err := w.temporal.SignalWithStartWorkflow(ctx, workflowID, sig.name, sig.arg, start, workflows.ConversationWorkflowName, input); err != nil {
@@ -382,7 +433,7 @@ func checkPayloadSize(sig signal) error {
 
 // startOptions are the options of a SignalWithStart on a conversation: start it if no
 // run is open (also after a previous run closed), else signal the open one.
-func (w *webhooks) startOptions(workflowID, integrationID, chatID, clientID, customer string) client.StartWorkflowOptions {
+func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, chatID, clientID, customer string) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.SAIntegration.ValueSet(truncateBytes(integrationID, maxKeywordBytes)),
 		workflows.SAChatID.ValueSet(truncateBytes(chatID, maxKeywordBytes)),
@@ -397,17 +448,18 @@ func (w *webhooks) startOptions(workflowID, integrationID, chatID, clientID, cus
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		StaticSummary:            summary(customer, integrationID, chatID),
+		StaticSummary:            summary(customer, w.sites.name(ctx, integrationID), chatID),
 	}
 }
 
-// summary is the conversation's static summary in the Web UI: "Chat with Ivan on shop".
-func summary(customer, integrationID, chatID string) string {
+// summary is the conversation's static summary in the Web UI: "Chat with Ivan on
+// Example shop".
+func summary(customer, site, chatID string) string {
 	name := oneLine(customer, maxSummaryNameRunes)
 	if name == "" {
 		name = "visitor " + oneLine(chatID, 40)
 	}
-	return "Chat with " + name + " on " + oneLine(integrationID, 60)
+	return "Chat with " + name + " on " + oneLine(site, 60)
 }
 
 // temporalError classifies a failed Temporal call: unreachable, overloaded or timed out
@@ -478,7 +530,7 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	if errors.As(err, &notFound) {
 		// The conversation has ended (after its late-reply window): start a new run with
 		// the reply, which delivers it to the chat (Chatra emails a customer who left).
-		start := w.startOptions(workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName)
+		start := w.startOptions(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName)
 		input := workflows.ConversationInput{IntegrationID: conv.IntegrationID, ChatID: conv.ChatID, ClientID: conv.ClientID}
 		_, err = w.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalReply, sig, start, workflows.ConversationWorkflowName, input)
 		restarted = err == nil

@@ -181,15 +181,21 @@ func signalsNamed[T any](t *testing.T, rec recording, name string) []T {
 
 // integration is a test integration with its webhook tokens.
 type integration struct {
-	ID, ChatraToken, PlanfixToken string
+	ID, Name, ChatraToken, PlanfixToken string
 }
 
-func newIntegration(t *testing.T, db *postgres.DB) integration {
+func testSealer(t *testing.T) *secrets.Sealer {
 	t.Helper()
 	sealer, err := secrets.NewSealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sealer
+}
+
+func newIntegration(t *testing.T, db *postgres.DB) integration {
+	t.Helper()
+	sealer := testSealer(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	i := &chatrabridge.Integration{
@@ -201,7 +207,7 @@ func newIntegration(t *testing.T, db *postgres.DB) integration {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return integration{ID: i.ID, ChatraToken: tokens.Chatra.Reveal(), PlanfixToken: tokens.Planfix.Reveal()}
+	return integration{ID: i.ID, Name: i.Name, ChatraToken: tokens.Chatra.Reveal(), PlanfixToken: tokens.Planfix.Reveal()}
 }
 
 // syncBuffer collects log output from concurrent handlers.
@@ -250,8 +256,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(func() { _ = reg.Close() })
 	s := api.New(api.Params{
 		DB: o.db, Temporal: o.temporal, Metrics: reg, Logger: logger,
-		Config:   config.Config{TaskQueue: recorderQueue},
-		Webhooks: api.WebhookOptions{Tokens: o.tokens, Timeout: o.timeout},
+		Integrations: postgres.NewIntegrationStore(o.db, testSealer(t)),
+		Config:       config.Config{TaskQueue: recorderQueue},
+		Webhooks:     api.WebhookOptions{Tokens: o.tokens, Timeout: o.timeout},
 	})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
@@ -451,7 +458,7 @@ func TestChatraWebhookSignalsTheConversation(t *testing.T) {
 			t.Errorf("search attribute %s = %q (set %v), want %q", attr.key.GetName(), got, ok, attr.want)
 		}
 	}
-	if s, err := desc.GetStaticSummary(); err != nil || s != "Chat with Ivan on "+in.ID {
+	if s, err := desc.GetStaticSummary(); err != nil || s != "Chat with Ivan on "+in.Name {
 		t.Errorf("static summary = %q, %v", s, err)
 	}
 
@@ -483,7 +490,7 @@ func TestChatraWebhookChatStartedWithMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := desc.GetStaticSummary(); s != "Chat with visitor CHAT2 on "+in.ID {
+	if s, _ := desc.GetStaticSummary(); s != "Chat with visitor CHAT2 on "+in.Name {
 		t.Errorf("summary = %q", s)
 	}
 }
@@ -709,7 +716,7 @@ func TestPlanfixWebhookRestartsEndedConversation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := desc.GetStaticSummary(); s != "Chat with Petr on "+in.ID {
+	if s, _ := desc.GetStaticSummary(); s != "Chat with Petr on "+in.Name {
 		t.Errorf("summary = %q", s)
 	}
 
