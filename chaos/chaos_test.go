@@ -2,7 +2,13 @@
 // graph of `serve`) on an embedded Temporal server, PostgreSQL and the sandbox, while
 // something goes wrong, then checks what reached Planfix and Chatra: every visitor
 // message in its task exactly once and in order, every reply in the chat exactly once,
-// every closed chat's task completed. Each test logs what it counted.
+// every closed chat's task completed, and no webhook answered 200 lost. Each test logs
+// what it counted. The faults: (a) the worker process killed with SIGKILL mid-load and
+// started again; (b) the Temporal server (file-backed, in a child process) stopped and
+// started again; (c) 30% of the remote calls failing; (d) every webhook delivered three
+// times, shuffled; (e) PostgreSQL (a server of the test's own) crashed and started
+// again. The tests that kill a process run it as a child: the test binary itself, with
+// CHAOS_ROLE set (see TestMain).
 //
 // `go test ./chaos` runs a small size of each; `make chaos` a larger one (-chaos.chats,
 // -chaos.messages).
@@ -21,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +52,7 @@ var (
 	chats    = flag.Int("chaos.chats", 3, "chats per fault test")
 	messages = flag.Int("chaos.messages", 3, "visitor messages per chat")
 	waitMax  = flag.Duration("chaos.wait", 3*time.Minute, "how long a test waits for the outcome")
+	pace     = flag.Duration("chaos.pace", 150*time.Millisecond, "in the process fault tests, the pause between two webhooks of a chat")
 	shuffle  = flag.Bool("chaos.shuffle-originals", false, "in the repeated-webhooks test, shuffle every delivery of a chat's fragments, first copies included (else the first copies keep their order and only the repeats are shuffled among them)")
 )
 
@@ -54,52 +62,91 @@ type stack struct {
 	t           *testing.T
 	sb          *sandbox.Server
 	db          *postgres.DB
+	temporal    string // the Temporal server's address
+	namespace   string
+	dbURL       string
 	chatraHook  string
 	planfixHook string
+	accepted    atomic.Int64 // webhooks answered 200
+	refused     atomic.Int64 // webhook attempts answered otherwise, or not at all
+
+	mu           sync.Mutex
+	refusedCodes map[string]int // why attempts were refused: "HTTP 503", "no answer"
 }
 
-func newStack(t *testing.T) *stack {
-	t.Helper()
-	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	_, dbURL := postgrestest.New(t)
-	sb := sandbox.New(sandbox.Options{PlanfixInterval: -1, MaxHang: 20 * time.Second})
-	if err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
+// setup says where a stack's parts run. The zero value runs all of them in the test's
+// process: an in-memory Temporal server, the API and the worker, on a fresh schema of
+// the test database.
+type setup struct {
+	temporal string // the address of a Temporal server run elsewhere (a child)
+	dbURL    string // a database of the test's own (else a fresh schema of the test database)
+	noWorker bool   // the worker runs in child processes the test starts
+}
+
+// stackConfig is the configuration of the bridge's processes in these tests.
+func stackConfig(dbURL string) (config.Config, error) {
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
-		t.Fatal(err)
+		return cfg, err
 	}
 	cfg.DatabaseURL, cfg.HTTPAddr, cfg.TaskQueue = secrets.String(dbURL), "127.0.0.1:0", "chaos"
 	cfg.AdminToken, cfg.SecretsKey = "chaos-admin-token", sealKey
-	var (
-		s     *api.Server
-		store *postgres.IntegrationStore
-		db    *postgres.DB
-	)
-	a := fxtest.New(t,
-		app.Base(cfg, slog.New(slog.DiscardHandler), true),
-		app.TemporalOptions(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}),
-		app.Roles(app.Role{API: true, Worker: true}),
-		// The sandbox's limit is off: the bridge's limiter need not keep Planfix's pace.
-		fx.Decorate(func(db *postgres.DB) planfix.Limiter { return postgres.NewRateLimiter(db, 5*time.Millisecond) }),
-		fx.Populate(&s, &store, &db),
-	)
-	a.RequireStart()
-	t.Cleanup(a.RequireStop)
-	tokens, _, err := app.EnsureDemoIntegration(ctx, store, sb.ChatraURL(), sb.PlanfixURL())
+	return cfg, nil
+}
+
+// fastLimiter turns the bridge's Planfix limiter down to 5 ms between requests: the
+// sandbox's limit is off, and the bridge need not keep Planfix's pace here.
+var fastLimiter = fx.Decorate(func(db *postgres.DB) planfix.Limiter { return postgres.NewRateLimiter(db, 5*time.Millisecond) })
+
+func newStack(t *testing.T, o setup) *stack {
+	t.Helper()
+	ctx := context.Background()
+	st := &stack{t: t, temporal: o.temporal, namespace: "default", dbURL: o.dbURL}
+	if st.temporal == "" {
+		srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Stop)
+		st.temporal, st.namespace = srv.Address(), srv.Namespace()
+	}
+	if st.dbURL == "" {
+		_, st.dbURL = postgrestest.New(t)
+	}
+	st.sb = sandbox.New(sandbox.Options{PlanfixInterval: -1, MaxHang: 20 * time.Second})
+	if err := st.sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.sb.Close() })
+	cfg, err := stackConfig(st.dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &stack{t: t, sb: sb, db: db}
+	var (
+		s     *api.Server
+		store *postgres.IntegrationStore
+	)
+	a := fxtest.New(t,
+		app.Base(cfg, slog.New(slog.DiscardHandler), true),
+		app.TemporalOptions(client.Options{HostPort: st.temporal, Namespace: st.namespace, Logger: slog.New(slog.DiscardHandler)}),
+		app.Roles(app.Role{API: true, Worker: !o.noWorker}),
+		fastLimiter,
+		fx.Populate(&s, &store, &st.db),
+	)
+	a.RequireStart()
+	t.Cleanup(a.RequireStop)
+	tokens, _, err := app.EnsureDemoIntegration(ctx, store, st.sb.ChatraURL(), st.sb.PlanfixURL())
+	if err != nil {
+		t.Fatal(err)
+	}
 	st.chatraHook, st.planfixHook = app.WebhookURLs("http://"+s.Addr().String(), app.DemoIntegrationID, tokens)
 	return st
+}
+
+// startWorker runs the worker in a child process (the stack must have been set up with
+// noWorker).
+func (s *stack) startWorker() *child {
+	return startChild(s.t, roleWorker, childConfig{DatabaseURL: s.dbURL, Temporal: s.temporal, Namespace: s.namespace})
 }
 
 // delivery is one webhook: where it goes and its body.
@@ -118,10 +165,22 @@ func (s *stack) post(d delivery) string {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				s.accepted.Add(1)
 				return string(b)
 			}
 			err = fmt.Errorf("HTTP %d %s", resp.StatusCode, b)
 		}
+		s.refused.Add(1)
+		s.mu.Lock()
+		if s.refusedCodes == nil {
+			s.refusedCodes = map[string]int{}
+		}
+		why := "no answer"
+		if resp != nil {
+			why = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		}
+		s.refusedCodes[why]++
+		s.mu.Unlock()
 		if time.Now().After(deadline) {
 			s.t.Errorf("webhook never accepted: %v", err)
 			return ""
@@ -306,16 +365,118 @@ func (s *stack) check(cs []*chat) {
 			s.t.Errorf("%s: the reply is %d times in the chat", c.id, n)
 		}
 	}
+	s.mu.Lock()
+	t := s.t
+	t.Logf("webhooks answered 200: %d; attempts refused and retried: %d %v", s.accepted.Load(), s.refused.Load(), s.refusedCodes)
+	s.mu.Unlock()
 	reqs := s.sb.RequestCounts()
 	s.t.Logf("chats %d: messages once %d/%d (missing %d, repeated %d, out of order %d), replies once %d/%d, tasks completed %d/%d; requests planfix %d (faults %v), chatra %d (faults %v)",
 		len(cs), msgsOK, len(cs)**messages, missing, dup, disorder, repliesOK, len(cs), completed, len(cs),
 		reqs[sandbox.TargetPlanfix].Total, reqs[sandbox.TargetPlanfix].Faults, reqs[sandbox.TargetChatra].Total, reqs[sandbox.TargetChatra].Faults)
 }
 
+// deliverAll delivers each chat's script, the chats concurrently, a chat's webhooks in
+// order and *pace apart, each until it is answered 200. Once half of them are accepted,
+// disrupt runs while the rest go on; deliverAll returns once every webhook was accepted
+// and disrupt has returned.
+func (s *stack) deliverAll(scripts [][]delivery, disrupt func()) {
+	total := 0
+	for _, ds := range scripts {
+		total += len(ds)
+	}
+	var (
+		n    atomic.Int64
+		once sync.Once
+		wg   sync.WaitGroup
+	)
+	half := make(chan struct{})
+	for _, ds := range scripts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, d := range ds {
+				s.post(d)
+				if n.Add(1) >= int64(total/2) {
+					once.Do(func() { close(half) })
+				}
+				time.Sleep(*pace)
+			}
+		}()
+	}
+	disrupted := make(chan struct{})
+	go func() {
+		defer close(disrupted)
+		<-half
+		disrupt()
+	}()
+	wg.Wait()
+	<-disrupted
+}
+
+// (a) The worker process is killed (SIGKILL) mid-load and started again: what it was
+// doing is retried by Temporal on the new worker. Every remote call takes 300 ms here,
+// so that the kill lands while activities are in flight.
+func TestWorkerKilled(t *testing.T) {
+	s := newStack(t, setup{noWorker: true})
+	if err := s.sb.SetFaults(sandbox.FaultPolicy{Target: sandbox.TargetBoth, Latency: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	w := s.startWorker()
+	cs := newChats("killed")
+	s.deliverAll(s.script(cs), func() {
+		// Into the Planfix work the first half started.
+		s.waitFor("Planfix requests before the kill", func() bool { return s.sb.RequestCounts()[sandbox.TargetPlanfix].Total >= len(cs) })
+		pid, before := w.pid(), s.sb.RequestCounts()[sandbox.TargetPlanfix].Total
+		w.kill()
+		t.Logf("worker pid %d killed (kill -9) after %d webhooks accepted and %d Planfix requests", pid, s.accepted.Load(), before)
+		w.restart()
+		t.Logf("worker started again: pid %d", w.pid())
+	})
+	s.replyAndClose(cs, 1)
+	s.check(cs)
+}
+
+// (b) The Temporal server (file-backed, in a child process) is stopped mid-load and
+// started again on the same port and data: webhooks meanwhile are answered 503 and
+// retried, as Chatra and Planfix retry; the API and the worker reconnect on their own.
+func TestTemporalRestarted(t *testing.T) {
+	conf := childConfig{Port: freePort(t), DataDir: t.TempDir()}
+	srv := startChild(t, roleTemporal, conf)
+	s := newStack(t, setup{temporal: fmt.Sprintf("127.0.0.1:%d", conf.Port)})
+	cs := newChats("restart")
+	s.deliverAll(s.script(cs), func() {
+		srv.stop()
+		t.Logf("temporal stopped after %d webhooks accepted", s.accepted.Load())
+		time.Sleep(2 * time.Second)
+		srv.restart()
+		t.Logf("temporal started again: %d webhook attempts refused meanwhile", s.refused.Load())
+	})
+	s.replyAndClose(cs, 1)
+	s.check(cs)
+}
+
+// (e) PostgreSQL (a server of the test's own) stops as in a crash mid-load and starts
+// again: the store, the Planfix limiter and the webhooks' token checks fail meanwhile,
+// and are retried.
+func TestPostgresRestarted(t *testing.T) {
+	pg := startPostgres(t)
+	s := newStack(t, setup{dbURL: pg.URL()})
+	cs := newChats("pgdown")
+	s.deliverAll(s.script(cs), func() {
+		pg.crash()
+		t.Logf("postgres stopped (immediate shutdown) after %d webhooks accepted", s.accepted.Load())
+		time.Sleep(2 * time.Second)
+		pg.start()
+		t.Logf("postgres started again: %d webhook attempts refused meanwhile", s.refused.Load())
+	})
+	s.replyAndClose(cs, 1)
+	s.check(cs)
+}
+
 // (c) The sandbox fails 30% of Planfix's and Chatra's calls with 5xx, 429 and timeouts
 // while the chats run; the faults stop before the check.
 func TestFaultyPlanfixAndChatra(t *testing.T) {
-	s := newStack(t)
+	s := newStack(t, setup{})
 	if err := s.sb.SetFaults(sandbox.FaultPolicy{Target: sandbox.TargetBoth, Rate: 0.3, Seed: uint64(time.Now().UnixNano())}); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +499,7 @@ func TestFaultyPlanfixAndChatra(t *testing.T) {
 // their first copy; -chaos.shuffle-originals shuffles them all (make chaos), which the
 // bridge does not yet put back in order (it comments in arrival order).
 func TestWebhooksRepeatedAndShuffled(t *testing.T) {
-	s := newStack(t)
+	s := newStack(t, setup{})
 	cs := newChats("dup")
 	scripts := s.script(cs)
 	var wg sync.WaitGroup
