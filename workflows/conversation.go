@@ -30,6 +30,14 @@ const (
 	setupRetryMax   = time.Hour
 )
 
+// The comment lane's reorder window (doc.go, "Order"): queued chat messages are written
+// once no new message has come for reorderQuiet, or once the oldest has waited
+// reorderMaxWait, whichever comes first; at once when the chat is closing.
+const (
+	reorderQuiet   = 2 * time.Second
+	reorderMaxWait = 10 * time.Second
+)
+
 // ConversationWorkflow is one Chatra chat, synchronised with its Planfix task. The
 // package documentation describes what it does; doc.go says why it is built this way.
 func ConversationWorkflow(ctx workflow.Context, in ConversationInput) error {
@@ -59,6 +67,11 @@ type conversation struct {
 	pending     []Message // messages for the current episode's task
 	nextPending []Message // messages of a chat that began after the close, for the next episode
 	replies     []ReplySignal
+
+	// The reorder window (workflow times, not carried: a new run starts it again).
+	lastMessageAt time.Time // a new message was last queued
+	pendingSince  time.Time // the oldest message in pending was queued
+	nextSince     time.Time // the oldest message in nextPending was queued
 
 	started        bool // a chat event arrived: the conversation wants an episode
 	episodeReady   bool // the current episode's task is known
@@ -105,6 +118,9 @@ func newConversation(ctx workflow.Context, in ConversationInput) *conversation {
 		c.closeRequested, c.closeNext = cr.CloseRequested, cr.CloseNext
 		c.contactDirty, c.emailChanged = cr.ContactDirty, cr.EmailChanged
 		c.in.Carried = nil
+		// The carried messages may still be in their reorder window: it starts again.
+		now := workflow.Now(ctx)
+		c.lastMessageAt, c.pendingSince, c.nextSince = now, now, now
 	}
 	if c.state.Status == "" {
 		c.state.Status = StatusOpen
@@ -434,9 +450,17 @@ func (c *conversation) addMessage(ctx workflow.Context, m Message, fromTranscrip
 			c.newEpisode = true
 		}
 	}
+	now := workflow.Now(ctx)
+	c.lastMessageAt = now
 	if c.newEpisode {
+		if len(c.nextPending) == 0 {
+			c.nextSince = now
+		}
 		c.nextPending = append(c.nextPending, m)
 	} else {
+		if len(c.pending) == 0 {
+			c.pendingSince = now
+		}
 		c.pending = append(c.pending, m)
 	}
 	return true
@@ -628,6 +652,8 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	c.setTask(ctx, task)
 	c.episodeReady = true
 	c.publish(ctx)
+	// The store first: from now on a Planfix reply in the task finds its chat.
+	saved := c.saveConversation(ctx)
 
 	// What follows is useful but not essential: a failure is recorded, not retried here.
 	var action activities.AddContactActionResult
@@ -638,7 +664,9 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 		c.recordError(ctx, "add the action to the contact", err)
 	}
 	c.writeVisitorNotes(ctx)
-	c.saveConversation(ctx)
+	if c.conversationRow() != saved { // a name or an email came meanwhile, or the save failed
+		c.saveConversation(ctx)
+	}
 	return nil
 }
 
@@ -676,14 +704,24 @@ func (c *conversation) writeVisitorNotes(ctx workflow.Context) {
 	}
 }
 
-func (c *conversation) saveConversation(ctx workflow.Context) {
-	if err := c.call(ctx, storeOptions("store: conversation "+c.state.Status), a.SaveConversation, activities.SaveConversationInput{
+// conversationRow is what the store keeps of the conversation.
+func (c *conversation) conversationRow() activities.SaveConversationInput {
+	return activities.SaveConversationInput{
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, WorkflowID: c.workflowID, ClientID: c.state.ClientID,
 		TaskID: c.state.TaskID, ContactID: c.state.ContactID, CustomerName: c.state.CustomerName, CustomerEmail: c.state.CustomerEmail,
 		Status: c.state.Status,
-	}, nil); err != nil {
-		c.recordError(ctx, "save the conversation in the store", err)
 	}
+}
+
+// saveConversation saves the conversation in the store and returns what it saved (the
+// zero value when it could not).
+func (c *conversation) saveConversation(ctx workflow.Context) activities.SaveConversationInput {
+	row := c.conversationRow()
+	if err := c.call(ctx, storeOptions("store: conversation "+row.Status), a.SaveConversation, row, nil); err != nil {
+		c.recordError(ctx, "save the conversation in the store", err)
+		return activities.SaveConversationInput{}
+	}
+	return row
 }
 
 // openEpisode waits for the chat to close, or to be idle for the idle timeout (then it
@@ -768,6 +806,9 @@ func (c *conversation) lateReplies(ctx workflow.Context) error {
 	if c.closeRequested {
 		c.state.CloseReason = CloseReasonChatClosed
 	}
+	if len(c.nextPending) > 0 {
+		c.pendingSince = c.nextSince // pending is empty: the new chat's messages are the oldest
+	}
 	c.pending = append(c.pending, c.nextPending...)
 	c.nextPending = nil
 	c.publish(ctx)
@@ -794,11 +835,13 @@ func (c *conversation) end(ctx workflow.Context) error {
 
 // ---- Comment lane ----
 
-// commentLane writes queued chat messages into the task, one AddComments at a time:
-// what arrives while one is in flight (waiting at Planfix's rate limit, say) is combined
-// into the next call. It first writes what the visitor told about themselves onto the
-// contact card. It lets a waiting reply start before its next call (the reply lane waits
-// for it, see replyLane), so that a steady stream of messages cannot hold replies back.
+// commentLane writes queued chat messages into the task, one AddComments at a time,
+// once their reorder window has passed (reorderWait): what arrives meanwhile, or while a
+// call is in flight (waiting at Planfix's rate limit, say), is combined into the next
+// call, in the chat's order. It first writes what the visitor told about themselves onto
+// the contact card. It lets a waiting reply start before its next call (the reply lane
+// waits for it, see replyLane), so that a steady stream of messages cannot hold replies
+// back; while it waits out the window it is not at work, so replies go meanwhile.
 func (c *conversation) commentLane(ctx workflow.Context) {
 	for {
 		if err := c.await(ctx, func() bool {
@@ -807,15 +850,48 @@ func (c *conversation) commentLane(ctx workflow.Context) {
 		}); err != nil {
 			return
 		}
+		if wait := c.reorderWait(ctx); wait > 0 && !c.contactDirty {
+			// One timer per window, not one per message: when it fires, the deadline is
+			// computed again from the last message, which may have come meanwhile.
+			if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+				Timeout:      wait,
+				TimerOptions: workflow.TimerOptions{Summary: "reorder window: wait for late chat messages before writing them"},
+			}, func() bool { return c.contactDirty || c.flushNow() }); err != nil {
+				return
+			}
+			continue
+		}
 		c.commenting = true
 		if c.contactDirty {
 			c.applyContactChanges(ctx)
 		}
-		if len(c.pending) > 0 && c.episodeReady && ctx.Err() == nil {
+		if len(c.pending) > 0 && c.episodeReady && ctx.Err() == nil && c.reorderWait(ctx) <= 0 {
 			c.addComments(ctx)
 		}
 		c.commenting = false
 	}
+}
+
+// reorderWait is how long the queued messages still wait before they are written: until
+// no new message has come for reorderQuiet, or the oldest has waited reorderMaxWait,
+// whichever comes first. Chatra may deliver a chat's fragments out of order; a fragment
+// that comes late within the window is still written in its place.
+func (c *conversation) reorderWait(ctx workflow.Context) time.Duration {
+	if c.flushNow() {
+		return 0
+	}
+	quiet := c.lastMessageAt.Add(reorderQuiet)
+	if limit := c.pendingSince.Add(reorderMaxWait); limit.Before(quiet) {
+		quiet = limit
+	}
+	return quiet.Sub(workflow.Now(ctx))
+}
+
+// flushNow reports whether the queued messages are written without a reorder window:
+// the chat is closing (its transcript, the whole chat, is in) or a new chat waits for
+// the old task to have its last messages.
+func (c *conversation) flushNow() bool {
+	return c.closeRequested || c.newEpisode
 }
 
 func (c *conversation) addComments(ctx workflow.Context) {
@@ -907,6 +983,7 @@ func (c *conversation) joinContactTask(ctx workflow.Context) {
 	old := c.state.TaskID
 	oldURL := c.state.TaskURL
 	c.setTask(ctx, r.TaskID)
+	saved := c.saveConversation(ctx) // a reply in the joined task finds this chat from now on
 	if old != 0 {
 		c.addNote(ctx, old, "moved:"+c.in.ChatID+":"+c.episodeKey(ctx), fmt.Sprintf(
 			"The customer introduced themselves as %s, who already has task #%d: this chat continues there (%s).", c.visitor.Email, r.TaskID, c.state.TaskURL))
@@ -922,7 +999,9 @@ func (c *conversation) joinContactTask(ctx workflow.Context) {
 	}
 	c.addNote(ctx, r.TaskID, "joined:"+c.in.ChatID+":"+c.episodeKey(ctx), text)
 	c.writeVisitorNotes(ctx)
-	c.saveConversation(ctx)
+	if c.conversationRow() != saved {
+		c.saveConversation(ctx)
+	}
 }
 
 // ---- Reply lane ----

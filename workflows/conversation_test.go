@@ -18,10 +18,10 @@ import (
 var ivan = VisitorInfo{Name: "Ivan", Email: "ivan@example.com", City: "Riga", Country: "Latvia",
 	Pages: []string{"https://shop.example/cart"}, Source: "google", Device: "desktop", OS: "macOS", Browser: "Safari", IP: "203.0.113.5"}
 
-// The first event finds or creates the contact, creates the task, adds the action to the
-// contact, writes the task link into the visitor's notes and saves the conversation; then
-// the message becomes a comment, the close completes the task, and after the late-reply
-// window the conversation ends.
+// The first event finds or creates the contact, creates the task, saves the conversation
+// (a reply in the task finds it from then on), adds the action to the contact and writes
+// the task link into the visitor's notes; then the message becomes a comment, the close
+// completes the task, and after the late-reply window the conversation ends.
 func TestFirstEventCreatesContactTaskActionAndNotes(t *testing.T) {
 	f := newFixture(t)
 	f.started(time.Second, "start-1", ivan)
@@ -32,7 +32,7 @@ func TestFirstEventCreatesContactTaskActionAndNotes(t *testing.T) {
 	f.requireEnded()
 
 	equalSlices(t, "calls", f.names(), []string{
-		"EnsureContact", "CreateTask", "AddContactAction", "WriteVisitorNotes", "SaveConversation",
+		"EnsureContact", "CreateTask", "SaveConversation", "AddContactAction", "WriteVisitorNotes",
 		"AddComments", "CompleteTask", "SaveConversation", "SaveConversation",
 	})
 	ec := f.callsOf("EnsureContact")[0].In.(activities.EnsureContactInput)
@@ -90,10 +90,10 @@ func TestDuplicateAndOutOfOrderSignals(t *testing.T) {
 	}
 	t0 := start.Add(time.Second)
 	f.message(time.Second, "frag-1", msg("M1", "one", t0))
-	f.message(2*time.Second, "frag-1", msg("M1", "one", t0))                            // repeated delivery
-	f.message(3*time.Second, "frag-3", msg("M3", "three", t0.Add(3*time.Second)))       // arrives before M2
-	f.message(4*time.Second, "frag-2", msg("M2", "two", t0.Add(2*time.Second)))         // out of order
-	f.message(5*time.Second, "frag-2b", msg("M2", "two again?", t0.Add(2*time.Second))) // same id, other delivery
+	f.message(2*time.Second, "frag-1", msg("M1", "one", t0))                              // repeated delivery
+	f.message(3500*time.Millisecond, "frag-3", msg("M3", "three", t0.Add(3*time.Second))) // arrives before M2, after M1 is written
+	f.message(4*time.Second, "frag-2", msg("M2", "two", t0.Add(2*time.Second)))           // out of order
+	f.message(5*time.Second, "frag-2b", msg("M2", "two again?", t0.Add(2*time.Second)))   // same id, other delivery
 	f.closed(time.Minute, "close-1")
 	f.closed(2*time.Minute, "close-1") // repeated
 	st := f.queryAt(time.Hour)
@@ -568,6 +568,143 @@ func TestCoalescingWhileCommentInFlight(t *testing.T) {
 	f.requireEnded()
 
 	equalBatches(t, f.commentBatches(), [][]string{{"M1:first"}, {"M2:more M2", "M3:more M3", "M4:more M4"}})
+}
+
+// Chatra's fragments may arrive out of order (CHATRA.md): one that comes a few hundred
+// milliseconds after a later message of the chat still lands before it in the task. The
+// comment lane writes once no new message has come for reorderQuiet.
+func TestLateFragmentCommentedInOrder(t *testing.T) {
+	f := newFixture(t)
+	t0 := start.Add(10 * time.Second)
+	f.started(time.Second, "start-1", ivan) // the task exists before the fragments come
+	f.message(10*time.Second, "frag-2", msg("M2", "two", t0.Add(2*time.Second)))
+	f.message(10*time.Second+300*time.Millisecond, "frag-0", msg("M0", "zero", t0))
+	f.message(10*time.Second+600*time.Millisecond, "frag-1", msg("M1", "one", t0.Add(time.Second)))
+	f.message(11*time.Second, "frag-2", msg("M2", "two", t0.Add(2*time.Second))) // repeated: not news
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	equal(t, "messages out of order", f.outOfOrder(), 0)
+	equalBatches(t, f.commentBatches(), [][]string{{"M0:zero", "M1:one", "M2:two"}})
+	if calls := f.callsOf("AddComments"); len(calls) > 0 {
+		want := start.Add(10*time.Second + 600*time.Millisecond + reorderQuiet)
+		equalTime(t, "written at", calls[0].At, want)
+	}
+}
+
+// A chat that never goes quiet is still written every reorderMaxWait at the latest, in
+// order, in a few calls rather than one per message.
+func TestReorderWindowBounded(t *testing.T) {
+	f := newFixture(t)
+	f.started(time.Second, "start-1", ivan)
+	for i := range 40 { // a message every 500ms for 20s
+		d := 10*time.Second + time.Duration(i)*500*time.Millisecond
+		id := "M" + strconv.Itoa(100+i)
+		f.message(d, "frag-"+id, msg(id, "text "+id, start.Add(d)))
+	}
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	calls := f.callsOf("AddComments")
+	if len(calls) == 0 || len(calls) > 4 {
+		t.Fatalf("AddComments calls = %d, want 2 to 4 (%q)", len(calls), f.commentBatches())
+	}
+	equalTime(t, "first written at", calls[0].At, start.Add(10*time.Second+reorderMaxWait))
+	equal(t, "messages written", len(f.commented()), 40)
+	equal(t, "messages out of order", f.outOfOrder(), 0)
+}
+
+// The chat's close writes what waits at once (the transcript completes the chat: nothing
+// is left to reorder) and the task is completed without waiting for the window.
+func TestCloseFlushesReorderWindow(t *testing.T) {
+	f := newFixture(t)
+	t0 := start.Add(10 * time.Second)
+	f.started(time.Second, "start-1", ivan)
+	f.message(10*time.Second, "frag-1", msg("M1", "one", t0))
+	closeAt := 10*time.Second + 100*time.Millisecond
+	f.closed(closeAt, "close-1", msg("M0", "zero (lost fragment)", t0.Add(-time.Second)), msg("M1", "one", t0))
+	f.runDefault()
+	f.requireEnded()
+
+	equalBatches(t, f.commentBatches(), [][]string{{"M0:zero (lost fragment)", "M1:one"}})
+	equalTime(t, "written at", f.callsOf("AddComments")[0].At, start.Add(closeAt))
+	equalTime(t, "completed at", f.callsOf("CompleteTask")[0].At, start.Add(closeAt))
+}
+
+// Continue-as-new does not wait for the reorder window: the messages in it are carried,
+// and the next run writes them.
+func TestContinueAsNewDuringReorderWindow(t *testing.T) {
+	f := newFixture(t)
+	f.started(time.Second, "start-1", ivan)
+	f.message(10*time.Second, "frag-1", msg("M1", "one", start.Add(10*time.Second)))
+	f.at(10*time.Second+500*time.Millisecond, func() { f.env.SetContinueAsNewSuggested(true) })
+	f.runDefault()
+
+	var can *workflow.ContinueAsNewError
+	if err := f.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("workflow error = %v, want continue-as-new", err)
+	}
+	if now := f.env.Now(); now.After(start.Add(10*time.Second + 500*time.Millisecond)) {
+		t.Errorf("continued as new at %v: it waited for the window", now)
+	}
+	var next ConversationInput
+	if err := decodeContinueAsNewInput(can, &next); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "AddComments calls before the switch", f.count("AddComments"), 0)
+	if p := next.Carried.Pending; len(p) != 1 || p[0].ID != "M1" {
+		t.Fatalf("carried pending %+v, want M1", p)
+	}
+
+	g := newFixture(t)
+	g.message(time.Second, "frag-0", msg("M0", "zero", start.Add(9*time.Second))) // late, still in order
+	g.closed(time.Hour, "close-1")
+	g.run(next)
+	g.requireEnded()
+	equalBatches(t, g.commentBatches(), [][]string{{"M0:zero", "M1:one"}})
+}
+
+// The conversation is saved in the store as soon as its task exists, before the optional
+// steps (the action on the contact, the task link in the visitor's notes): a reply
+// written in the new task at once finds its chat. It is saved again at the end of the
+// setup only when what the store keeps changed meanwhile.
+func TestConversationSavedOnceTaskExists(t *testing.T) {
+	t.Run("nothing changes", func(t *testing.T) {
+		f := newFixture(t)
+		f.started(time.Second, "start-1", ivan)
+		f.closed(time.Hour, "close-1")
+		f.runDefault()
+		f.requireEnded()
+
+		names := f.names()
+		equalSlices(t, "setup calls", names[:min(len(names), 5)], []string{
+			"EnsureContact", "CreateTask", "SaveConversation", "AddContactAction", "WriteVisitorNotes"})
+		saved := f.saved()
+		equal(t, "first save's task", saved[0].TaskID, 100)
+		equal(t, "first save's status", saved[0].Status, StatusOpen)
+		equal(t, "saves", len(saved), 3) // set up, closed, ended
+	})
+	t.Run("the visitor introduces themselves meanwhile", func(t *testing.T) {
+		f := newFixture(t)
+		f.actionDelay = 5 * time.Second
+		f.started(time.Second, "start-1", VisitorInfo{Name: "Visitor 4521"})
+		f.signal(3*time.Second, SignalVisitorInfo, VisitorInfoSignal{Key: "info-2", ClientID: testClient,
+			Visitor: VisitorInfo{Name: "Olga Petrova", Email: "olga@example.com"}})
+		f.closed(time.Hour, "close-1")
+		f.runDefault()
+		f.requireEnded()
+
+		if i, j := f.index("SaveConversation", 0), f.index("AddContactAction", 0); i < 0 || i > j {
+			t.Fatalf("calls %q: want the conversation saved before the action", f.names())
+		}
+		saved := f.saved()
+		equal(t, "first save's name", saved[0].CustomerName, "Visitor 4521")
+		equal(t, "second save's name", saved[1].CustomerName, "Olga Petrova")
+		equal(t, "second save's email", saved[1].CustomerEmail, "olga@example.com")
+		equal(t, "second save's status", saved[1].Status, StatusOpen)
+	})
 }
 
 // A steady stream of messages does not hold a reply back: the comment lane lets a waiting

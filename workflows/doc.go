@@ -15,13 +15,17 @@
 //     template); with "create a new task only if the contact has no active task" reuse
 //     the contact's active task, else create one from the task template (the customer as
 //     assigner, the extra employees as assignees, the visitor details in the
-//     description); add the "reached out through chat" action (OS, browser, IP) to the
-//     contact; write the task link into the Chatra visitor's notes; save the
-//     conversation in the store (how a Planfix reply finds its chat).
+//     description); save the conversation in the store (how a Planfix reply finds its
+//     chat: at once, so that a reply written in the new task is not ignored); add the
+//     "reached out through chat" action (OS, browser, IP) to the contact; write the task
+//     link into the Chatra visitor's notes; save the conversation again only if what the
+//     store keeps (name, email) changed meanwhile.
 //   - Messages: each new visitor message becomes a task comment authored by the contact;
 //     an agent's message written in the Chatra app a comment marked "Agent Julia in
 //     Chatra: ..."; the bridge's own messages (ReceivedFromTag, or the id of a message it
-//     sent) are skipped. Exactly once (by message id), in order (by time). One
+//     sent) are skipped. Exactly once (by message id), in order (by the chat's time,
+//     within a reorder window: a message is written once no new one has come for 2s, or
+//     once the oldest waiting has waited 10s; at once when the chat closes). One
 //     AddComments call is in flight at a time; what arrives meanwhile (Planfix allows one
 //     request a second per account) is combined into the next call, one comment per run
 //     of messages, each line with its time.
@@ -101,6 +105,36 @@
 // stopping: no coroutine starts an activity or receives a signal any more (coroutines
 // still run to the end of that workflow task), so nothing is scheduled that the next run
 // would not know about. TestContinueAsNewCarriesSignalsAtTheSwitch keeps it so.
+//
+// Order. Chatra's webhook deliveries may repeat and arrive out of order, and a comment
+// cannot be moved once it is in the task; sorting each AddComments batch alone left a
+// fragment that came after a later message was written out of place (the chaos test
+// with shuffled deliveries saw 22 of 200). So the comment lane holds what is queued for
+// a reorder window and then writes it sorted by the chat's own time (createdAt): it
+// writes once no new message has come for reorderQuiet (2s), or once the oldest queued
+// message has waited reorderMaxWait (10s), whichever comes first. The quiet period
+// follows the deliveries rather than a fixed delay per message: a lone message waits
+// 2s, a burst is written as one batch once it ends, and a chat that never goes quiet is
+// still written every 10s. The window is measured in workflow time from each message's
+// arrival, not from its createdAt: Chatra's clock and the worker's need not agree, and
+// an arrival time cannot be skewed. It is one timer at a time, not one per message:
+// when it fires the deadline is computed again from the last message (so at most
+// reorderMaxWait/reorderQuiet + 1 timers a batch, whatever the message rate). There is
+// no window when the chat is closing (the transcript is the whole chat: nothing is left
+// to reorder, and the task is completed without waiting) or when a new chat waits for
+// the old task to have its last messages. While the lane waits it is not at work, so
+// replies go meanwhile; continue-as-new does not wait for the window either (no
+// activity is in flight): the messages are carried, and the next run starts their
+// window again (at most one more window's delay, in a rare event, rather than carrying
+// timestamps in the contract). A fragment later than the window still lands, out of
+// place: the window bounds the delay, it cannot wait forever.
+//
+// Store. The conversation row (task -> chat, for the Planfix reply webhook) is saved as
+// soon as the task is known, before the optional steps (the action on the contact, the
+// task link in the visitor's notes, a few rate-limited calls): before, a reply written
+// in a new task at once was answered "ignored" for a moment. The setup saves again at
+// its end only when the row would differ (a name or email that came meanwhile, or a
+// first save that failed); joining another contact's task does the same.
 //
 // Episodes and queues. A visitor message that arrives after the chat closed (or while it
 // is closing) belongs to the next chat: it waits in nextPending until the new episode's

@@ -55,6 +55,7 @@ type fixture struct {
 	createTaskErr []error // returned by the first CreateTask calls, in turn
 	comments      func(activities.AddCommentsInput) (activities.AddCommentsResult, error)
 	commentDelay  func(n int) time.Duration // how long the n-th AddComments call takes (from 0)
+	actionDelay   time.Duration             // how long AddContactAction takes
 	reply         func(activities.SendReplyInput) (activities.SendReplyResult, error)
 	nextCommentID int64
 }
@@ -141,7 +142,9 @@ func (f *fixture) mockActivities() {
 			f.nextTaskID++
 			return activities.CreateTaskResult{TaskID: id}, nil
 		})
-	env.OnActivity(a.AddContactAction, mock.Anything, mock.Anything).Return(
+	env.OnActivity(a.AddContactAction, mock.Anything, mock.Anything).AfterFn(func() time.Duration {
+		return f.actionDelay
+	}).Return(
 		func(_ context.Context, in activities.AddContactActionInput) (activities.AddContactActionResult, error) {
 			f.record("AddContactAction", in)
 			return activities.AddContactActionResult{CommentID: 900 + int64(in.Episode)}, nil
@@ -316,6 +319,31 @@ func (f *fixture) commentBatches() [][]string {
 	return out
 }
 
+// commented lists the messages written into the task, over every AddComments call, in
+// the order they were written.
+func (f *fixture) commented() []activities.ChatMessage {
+	var out []activities.ChatMessage
+	for _, c := range f.callsOf("AddComments") {
+		out = append(out, c.In.(activities.AddCommentsInput).Messages...)
+	}
+	return out
+}
+
+// outOfOrder counts the messages written into the task after a message that the chat
+// has later (by its time): what a reader of the task sees out of order.
+func (f *fixture) outOfOrder() int {
+	n := 0
+	var latest time.Time
+	for _, m := range f.commented() {
+		if m.Time.Before(latest) {
+			n++
+		} else {
+			latest = m.Time
+		}
+	}
+	return n
+}
+
 func (f *fixture) notes() []activities.AddNoteInput {
 	var out []activities.AddNoteInput
 	for _, c := range f.callsOf("AddNote") {
@@ -347,6 +375,13 @@ func permanent(kind, text string) error {
 func equal[T comparable](t *testing.T, what string, got, want T) {
 	t.Helper()
 	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+func equalTime(t *testing.T, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
 }

@@ -223,9 +223,9 @@ func (s *stack) saveHistory(name, workflowID, runID string) {
 	s.t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
 
-// A whole chat: first message to completed task, a reply, its echo, the transcript with
-// a lost message, the late-reply window, the end. Every Planfix and Chatra call is
-// asserted.
+// A whole chat: first message to completed task (its fragments out of order), a reply,
+// its echo, the transcript with a lost message, the late-reply window, the end. Every
+// Planfix and Chatra call is asserted.
 func TestWholeChat(t *testing.T) {
 	s := newStack(t, chatrabridge.Options{SendAsEmployee: true, LateReplyWindow: chatrabridge.Duration(3 * time.Second)})
 	chat := "CHAT1"
@@ -233,9 +233,15 @@ func TestWholeChat(t *testing.T) {
 	ivan := workflows.VisitorInfo{Name: "Ivan", Email: "ivan@example.com", City: "Riga", Country: "Latvia", OS: "macOS", Browser: "Safari", IP: "203.0.113.5",
 		Pages: []string{"https://shop.example/cart"}}
 	s.signal(chat, workflows.SignalVisitorInfo, workflows.VisitorInfoSignal{Key: "start-1", ClientID: clientID, Started: true, Visitor: ivan})
+	// Once the task exists, the chat's two fragments arrive out of order, a few hundred
+	// milliseconds apart (CHATRA.md): they still land in the chat's order, in one comment.
+	s.waitState(chat, "task created", func(st workflows.State) bool { return st.TaskID != 0 })
+	s.signal(chat, workflows.SignalMessage, workflows.MessageSignal{Key: "frag-2", ClientID: clientID, Messages: []workflows.Message{
+		{ID: "M2", Type: "client", Text: "It's #1234", Time: t0.Add(10 * time.Second)},
+	}})
+	time.Sleep(300 * time.Millisecond)
 	s.signal(chat, workflows.SignalMessage, workflows.MessageSignal{Key: "frag-1", ClientID: clientID, Messages: []workflows.Message{
 		{ID: "M1", Type: "client", Text: "Hi, where is my order?", Time: t0},
-		{ID: "M2", Type: "client", Text: "It's #1234", Time: t0.Add(10 * time.Second)},
 	}})
 	s.signal(chat, workflows.SignalMessage, workflows.MessageSignal{Key: "frag-1", ClientID: clientID, Messages: []workflows.Message{
 		{ID: "M1", Type: "client", Text: "Hi, where is my order?", Time: t0},
