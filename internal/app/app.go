@@ -54,14 +54,14 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 	)
 }
 
-// Roles adds the API and/or the worker.
+// Roles adds the API and/or the worker. Workers also run the store's janitor.
 func Roles(r Role) fx.Option {
 	var opts []fx.Option
 	if r.API {
 		opts = append(opts, api.Module)
 	}
 	if r.Worker {
-		opts = append(opts, worker.Module)
+		opts = append(opts, worker.Module, postgres.Janitor)
 	}
 	return fx.Options(opts...)
 }

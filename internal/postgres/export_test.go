@@ -1,0 +1,4 @@
+package postgres
+
+// RunJanitor is runJanitor, for the external tests.
+var RunJanitor = runJanitor

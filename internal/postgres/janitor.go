@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.uber.org/fx"
+)
+
+// EffectsRetention is how long recorded side effects are kept. A record only matters
+// while the activity that made the effect may still be retried: a reply is retried for a
+// day at most (workflows' replyOptions), and no other activity retries for weeks.
+const EffectsRetention = 30 * 24 * time.Hour
+
+// janitorEvery is how often the janitor runs.
+const janitorEvery = time.Hour
+
+// Janitor deletes what the store no longer needs: side effects older than
+// EffectsRetention. It runs in every worker process, once at start and then hourly;
+// several workers doing it at once only delete the same rows.
+var Janitor = fx.Module("postgres-janitor", fx.Invoke(startJanitor))
+
+func startJanitor(lc fx.Lifecycle, db *DB, logger *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() {
+				defer close(done)
+				runJanitor(ctx, db, logger, janitorEvery)
+			}()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			<-done
+			return nil
+		},
+	})
+}
+
+func runJanitor(ctx context.Context, db *DB, logger *slog.Logger, every time.Duration) {
+	for {
+		n, err := db.DeleteEffectsBefore(ctx, time.Now().Add(-EffectsRetention))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			logger.Warn("store janitor: delete old effects (retried in an hour)", "error", err)
+		case n > 0:
+			logger.Info("store janitor: deleted old effects", "count", n, "older_than", EffectsRetention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
