@@ -148,6 +148,7 @@ func newWebhooks(p Params) *webhooks {
 	if w.tokens == nil {
 		w.tokens = p.DB
 	}
+	w.tokens = rememberTokens(w.tokens)
 	if p.Integrations != nil {
 		w.sites.lookup = func(ctx context.Context, id string) (string, error) {
 			i, err := p.Integrations.IntegrationSettings(ctx, id)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -848,4 +849,51 @@ func TestWebhooksTemporalDown(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "temporal unavailable") || strings.Contains(h.logs.String(), in.PlanfixToken) {
 		t.Errorf("logs:\n%s", h.logs)
 	}
+}
+
+// downTokens is the store's token check, or EUNAVAILABLE while down is set.
+type downTokens struct {
+	store api.WebhookTokens
+	down  atomic.Bool
+}
+
+func (d *downTokens) CheckWebhookToken(ctx context.Context, integrationID, kind, token string) error {
+	if d.down.Load() {
+		return chatrabridge.Errorf(chatrabridge.EUNAVAILABLE, "the store is down")
+	}
+	return d.store.CheckWebhookToken(ctx, integrationID, kind, token)
+}
+
+// While the store cannot answer, a Chatra delivery with a token the store accepted
+// lately is still taken (Temporal keeps it); a token the store never accepted is
+// answered 503, neither 200 nor 401, since nothing can tell it is wrong.
+func TestChatraWebhookStoreDownRemembersTokens(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	tokens := &downTokens{store: db}
+	h := newHarness(t, harnessOptions{db: db, tokens: tokens})
+	in := newIntegration(t, db)
+	other := newIntegration(t, db)
+
+	if a := h.chatra(t, in, chatraBody("chatStarted", "REMEMBER", "V", "", "")); a.status != http.StatusOK {
+		t.Fatalf("store up: %v", a)
+	}
+	tokens.down.Store(true)
+	if a := h.chatra(t, in, chatraBody("chatFragment", "REMEMBER", "V", `[{"id":"R1","type":"client","text":"still there?"}]`, "")); a.status != http.StatusOK {
+		t.Errorf("store down, token accepted a moment ago: %v, want 200", a)
+	}
+	a := h.post(t, "/webhooks/chatra/"+in.ID+"/"+in.ChatraToken+"x", "application/json", []byte(chatraBody("chatStarted", "X", "V", "", "")))
+	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
+	a = h.chatra(t, other, chatraBody("chatStarted", "OTHER", "V", "", ""))
+	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
+
+	// Up again, the store decides: a rotated token is refused at once.
+	tokens.down.Store(false)
+	if _, err := postgres.NewIntegrationStore(db, testSealer(t)).RotateWebhookTokens(context.Background(), in.ID); err != nil {
+		t.Fatal(err)
+	}
+	a = h.chatra(t, in, chatraBody("chatStarted", "REMEMBER", "V", "", ""))
+	errorAnswer(t, a, http.StatusUnauthorized, chatrabridge.EUNAUTHORIZED)
+	tokens.down.Store(true)
+	a = h.chatra(t, in, chatraBody("chatStarted", "REMEMBER", "V", "", ""))
+	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
 }
