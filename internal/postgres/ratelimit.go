@@ -24,6 +24,15 @@ import (
 // even after the lateness Wait allows (a tenth of the interval) and some network jitter.
 const DefaultPlanfixInterval = 1200 * time.Millisecond
 
+// MinLateness is the least lateness Wait allows after a slot, whatever the interval: the
+// reservation's round trip and the timer's wake-up take milliseconds, and tens of them
+// on a busy machine, so a tenth of a short interval (0.5 ms of the bench's 5 ms) could
+// seldom be met: every wait would give its slot up, reserve another behind all the
+// others, and be late again, and the requests let through would fall to a few a second
+// (docs/BENCHMARKS.md, "task"). It leaves intervals of 500 ms and more (production's
+// 1.2 s keeps its 120 ms) as they were; shorter ones serve tests and the bench.
+const MinLateness = 50 * time.Millisecond
+
 // RateLimiter spaces requests to each account at least interval apart, across every
 // process that uses the same database. It implements planfix.Limiter and is safe for
 // concurrent use.
@@ -62,14 +71,18 @@ RETURNING next_at - $2::bigint * interval '1 microsecond', clock_timestamp()`
 
 // Wait reserves the next request slot of account and sleeps until it comes, so that the
 // calls that Wait lets through for one account, in all processes together, are at least
-// nine tenths of the interval apart (DefaultPlanfixInterval allows for that). Slots are
-// handed out in the order the database sees the reservations, exactly interval apart.
+// nine tenths of the interval apart (DefaultPlanfixInterval allows for that); for an
+// interval under 500 ms, at least the interval less MinLateness. Slots are handed out in
+// the order the database sees the reservations, exactly interval apart.
 //
 // Wait never returns before its slot; it may return later (the reservation's answer is
 // slow, or the process wakes late), which would bring its request close to the next
-// slot's. So when it cannot be sure it returns within a tenth of the interval after its
-// slot, it gives the slot up and reserves another. A slot given up, or reserved by a wait
-// that is abandoned, goes unused, which only spaces later requests more.
+// slot's. So when it cannot be sure it returns within a tenth of the interval (at least
+// MinLateness) after its slot, it gives the slot up and reserves another. A slot given
+// up, or reserved by a wait that is abandoned, goes unused, which only spaces later
+// requests more; but the new slot is behind every slot reserved meanwhile, so a lateness
+// the machine cannot meet would make waiters give up slot after slot while requests
+// queue (hence the floor).
 //
 // When ctx ends first, Wait returns ctx's error at once, or without sleeping when ctx's
 // deadline falls before the slot. Reservations are not capped: while the account is
@@ -80,7 +93,7 @@ RETURNING next_at - $2::bigint * interval '1 microsecond', clock_timestamp()`
 // Errors: ctx's error, or a database error passed through translate (EUNAVAILABLE when
 // the database cannot be reached).
 func (l *RateLimiter) Wait(ctx context.Context, account string) error {
-	maxLate := l.interval / 10
+	maxLate := max(l.interval/10, MinLateness)
 	for {
 		start := time.Now()
 		var slot, now time.Time

@@ -25,9 +25,9 @@ func TestRateLimiterSpacingAcrossProcesses(t *testing.T) {
 	defer db2.Close()
 
 	const (
-		interval   = 100 * time.Millisecond
-		tolerance  = interval/10 + 5*time.Millisecond // the lateness Wait allows, plus recording slop
-		goroutines = 8                                // per limiter
+		interval   = 500 * time.Millisecond
+		tolerance  = max(interval/10, postgres.MinLateness) + 5*time.Millisecond // the lateness Wait allows, plus recording slop
+		goroutines = 3                                                           // per limiter
 		waitsEach  = 2
 	)
 	limiters := []*postgres.RateLimiter{postgres.NewRateLimiter(db1, interval), postgres.NewRateLimiter(db2, interval)}
