@@ -51,13 +51,45 @@ func New(c client.Client, taskQueue TaskQueue, acts *activities.Activities, opts
 	return w
 }
 
-func run(lc fx.Lifecycle, sd fx.Shutdowner, c client.Client, tq TaskQueue, acts *activities.Activities, logger *slog.Logger) {
-	w := New(c, tq, acts, worker.Options{
-		OnFatalError: func(err error) {
-			logger.Error("temporal worker stopped", "error", err)
-			_ = sd.Shutdown(fx.ExitCode(1))
-		},
-	})
+// Options are the worker's options: pollers that scale with the task queue's backlog
+// (the server tells the worker when more would help), for workflow and activity tasks
+// alike. The SDK's default of two pollers of each kind caps how many tasks reach the
+// worker per poll round trip: a conversation's first episode takes about ten workflow
+// tasks and seven activities, and at 20 new chats a second they queued on the server
+// (docs/BENCHMARKS.md, "task").
+func Options() worker.Options {
+	return worker.Options{
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+	}
+}
+
+// Tuning, when the graph provides one, changes the worker's Options before the worker is
+// made (the benchmark compares poller settings with it).
+type Tuning func(*worker.Options)
+
+type runParams struct {
+	fx.In
+	Lifecycle  fx.Lifecycle
+	Shutdowner fx.Shutdowner
+	Client     client.Client
+	TaskQueue  TaskQueue
+	Activities *activities.Activities
+	Logger     *slog.Logger
+	Tuning     Tuning `optional:"true"`
+}
+
+func run(p runParams) {
+	lc, sd, logger := p.Lifecycle, p.Shutdowner, p.Logger
+	opts := Options()
+	opts.OnFatalError = func(err error) {
+		logger.Error("temporal worker stopped", "error", err)
+		_ = sd.Shutdown(fx.ExitCode(1))
+	}
+	if p.Tuning != nil {
+		p.Tuning(&opts)
+	}
+	w := New(p.Client, p.TaskQueue, p.Activities, opts)
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { return w.Start() },
 		OnStop:  func(context.Context) error { w.Stop(); return nil },

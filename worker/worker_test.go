@@ -40,3 +40,15 @@ func TestActivitiesReportPlanfixMetrics(t *testing.T) {
 		t.Fatalf("planfix metrics on the registry: %v", found)
 	}
 }
+
+// The worker's pollers scale with the backlog: the SDK's fixed two of each kind held
+// conversations back at some tens of new chats a second (docs/BENCHMARKS.md, "task").
+func TestOptionsScalePollers(t *testing.T) {
+	o := Options()
+	if o.WorkflowTaskPollerBehavior == nil || o.ActivityTaskPollerBehavior == nil {
+		t.Fatalf("worker options without poller behaviours: %+v", o)
+	}
+	if o.MaxConcurrentWorkflowTaskPollers != 0 || o.MaxConcurrentActivityTaskPollers != 0 {
+		t.Fatal("fixed poller counts set alongside the poller behaviours (the SDK refuses both)")
+	}
+}
