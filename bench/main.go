@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 	"go.uber.org/fx"
 
 	"github.com/chatrabridge/chatrabridge/api"
@@ -46,6 +48,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	bworker "github.com/chatrabridge/chatrabridge/worker"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
@@ -66,7 +69,25 @@ var (
 	burstWait   = flag.Duration("burst-timeout", 15*time.Minute, "give up waiting for the burst's messages after this")
 	memSizes    = flag.String("memory-sizes", "1000,10000", "open idle conversations of the memory scenario")
 	fastLimit   = flag.Duration("fast-interval", 5*time.Millisecond, "the bridge's Planfix limiter interval outside the burst (the sandbox's limit is off there)")
+	taskBase    = flag.Bool("task-baseline", true, "run the chat-to-task baseline (a plain SDK workflow with as many activities, same rate) before the bridge")
+	baseLike    = flag.Bool("task-baseline-like", false, "the task baseline also takes two signals and upserts search attributes three times per workflow, as a conversation does")
+	pollers     = flag.String("worker-pollers", "auto", "workflow and activity task pollers of the bridge's worker and of the task baseline's: auto (scaling, the bridge's default) or a fixed number of each (2 is the SDK's default)")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the scenarios (the whole process: bridge, embedded Temporal server, sandbox) to this file")
 )
+
+// setPollers applies -worker-pollers to a worker's options.
+func setPollers(o *sdkworker.Options) {
+	if *pollers == "auto" {
+		return
+	}
+	n, err := strconv.Atoi(*pollers)
+	if err != nil || n < 1 {
+		fmt.Fprintf(os.Stderr, "bench: bad -worker-pollers %q, keeping auto\n", *pollers)
+		return
+	}
+	o.WorkflowTaskPollerBehavior = sdkworker.NewPollerBehaviorSimpleMaximum(sdkworker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: n})
+	o.ActivityTaskPollerBehavior = sdkworker.NewPollerBehaviorSimpleMaximum(sdkworker.PollerBehaviorSimpleMaximumOptions{MaximumNumberOfPollers: n})
+}
 
 const sealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
@@ -75,6 +96,8 @@ const sealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 type switchLimiter struct {
 	fast, prod planfix.Limiter
 	useProd    atomic.Bool
+	waits      atomic.Int64 // Wait calls
+	waited     atomic.Int64 // time spent in Wait, ns
 }
 
 func (l *switchLimiter) pick() planfix.Limiter {
@@ -83,7 +106,19 @@ func (l *switchLimiter) pick() planfix.Limiter {
 	}
 	return l.fast
 }
-func (l *switchLimiter) Wait(ctx context.Context, a string) error { return l.pick().Wait(ctx, a) }
+func (l *switchLimiter) Wait(ctx context.Context, a string) error {
+	start := time.Now()
+	err := l.pick().Wait(ctx, a)
+	l.waits.Add(1)
+	l.waited.Add(int64(time.Since(start)))
+	return err
+}
+
+// waitStats returns the limiter's Wait calls and the time spent in them since the last
+// call, and starts counting again.
+func (l *switchLimiter) waitStats() (n int64, total time.Duration) {
+	return l.waits.Swap(0), time.Duration(l.waited.Swap(0))
+}
 func (l *switchLimiter) Block(ctx context.Context, a string, until time.Time) error {
 	return l.pick().Block(ctx, a, until)
 }
@@ -178,6 +213,7 @@ func run() error {
 			e.limiter = &switchLimiter{fast: postgres.NewRateLimiter(db, *fastLimit), prod: postgres.NewRateLimiter(db, 0)}
 			return e.limiter
 		}),
+		fx.Supply(bworker.Tuning(func(o *sdkworker.Options) { setPollers(o) })),
 		fx.Populate(&s, &store, &e.db),
 		fx.NopLogger,
 	)
@@ -209,6 +245,17 @@ func run() error {
 		fn   func(context.Context) error
 	}{
 		{"calls", e.calls}, {"task", e.chatToTask}, {"ingest", e.ingest}, {"burst", e.burst}, {"memory", e.memory},
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for _, st := range steps {
 		if !want[st.name] {
@@ -312,10 +359,11 @@ func (e *env) settle(max time.Duration) {
 // ---- payloads ----
 
 type msg struct {
-	ID        string `json:"id"`
-	Type      string `json:"type"`
-	Text      string `json:"text"`
-	CreatedAt int64  `json:"createdAt,omitempty"`
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	Text         string `json:"text"`
+	CreatedAt    int64  `json:"createdAt,omitempty"`
+	ReceivedFrom string `json:"receivedFrom,omitempty"`
 }
 
 func chatraBody(event, chatID, name string, msgs []msg) []byte {
@@ -490,6 +538,17 @@ func (e *env) signalWithStart(ctx context.Context, chatID string, m []msg) error
 // ---- 2. chat to task ----
 
 func (e *env) chatToTask(ctx context.Context) error {
+	var base []time.Duration
+	baseMissing := 0
+	if *taskBase {
+		var err error
+		if base, baseMissing, err = e.taskBaseline(ctx, *taskRate, *taskFor); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "  task baseline: p50 %.1f ms, p99 %.1f ms, max %.1f ms, missing %d (load %s)\n",
+			ms(pct(base, .5)), ms(pct(base, .99)), ms(pct(base, 1)), baseMissing, loadavg())
+		time.Sleep(3 * time.Second) // its last activities
+	}
 	n := int(float64(*taskRate) * taskFor.Seconds())
 	sent := make([]time.Time, n)
 	seen := make([]time.Duration, n)
@@ -499,6 +558,9 @@ func (e *env) chatToTask(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Int64
+	e.limiter.waitStats()
+	pfBefore := e.sb.RequestCounts()[sandbox.TargetPlanfix].Total
+	began := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(*taskRate))
 	for i := 0; i < n; i++ {
 		<-tick.C
@@ -529,6 +591,25 @@ func (e *env) chatToTask(ctx context.Context) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wg.Wait()
+	elapsed := time.Since(began)
+	waits, waited := e.limiter.waitStats()
+	pfSpent := e.sb.RequestCounts()[sandbox.TargetPlanfix].Total - pfBefore
+	var meanWait time.Duration
+	if waits > 0 {
+		meanWait = waited / time.Duration(waits)
+	}
+	limiterStats := map[string]any{
+		"planfix_requests": pfSpent, "limiter_waits": waits, "limiter_wait_mean_ms": ms(meanWait),
+		"planfix_requests_per_s": float64(pfSpent) / elapsed.Seconds(), "until_last_task": elapsed.Round(time.Millisecond).String(),
+		"load": loadavg(),
+	}
+	fmt.Fprintf(os.Stderr, "  task: %v\n", limiterStats)
+	time.Sleep(2 * time.Second) // the first chat's setup is done
+	limiterStats["history_of_first_chat"] = e.historyCounts(ctx, workflows.ConversationWorkflowID(app.DemoIntegrationID, ids[0]))
+	if *taskBase {
+		limiterStats["history_of_first_baseline"] = e.historyCounts(ctx, fmt.Sprintf("bench-baseline/%s-t0", e.run))
+	}
+	fmt.Fprintf(os.Stderr, "  histories: %v\n  %v\n", limiterStats["history_of_first_chat"], limiterStats["history_of_first_baseline"])
 	var lat []time.Duration
 	for _, d := range seen {
 		if d != 0 {
@@ -536,10 +617,14 @@ func (e *env) chatToTask(ctx context.Context) error {
 		}
 	}
 	p99 := pct(lat, .99)
-	add(Result{Scenario: "task", Metric: fmt.Sprintf("chats started (%d/s for %v)", *taskRate, *taskFor), Value: float64(n), Unit: "chats", Extra: map[string]any{"webhook_failures": failed.Load(), "tasks_missing": left}})
-	add(Result{Scenario: "task", Metric: "chatStarted -> task p50", Value: ms(pct(lat, .5)), Unit: "ms"})
-	add(Result{Scenario: "task", Metric: "chatStarted -> task p99", Value: ms(p99), Unit: "ms", Goal: "< 250 ms", Met: bp(left == 0 && p99 < 250*time.Millisecond)})
-	add(Result{Scenario: "task", Metric: "chatStarted -> task max", Value: ms(pct(lat, 1)), Unit: "ms"})
+	var bp50, bp99, bmax *float64
+	if *taskBase {
+		bp50, bp99, bmax = fp(ms(pct(base, .5))), fp(ms(pct(base, .99))), fp(ms(pct(base, 1)))
+	}
+	add(Result{Scenario: "task", Metric: fmt.Sprintf("chats started (%d/s for %v)", *taskRate, *taskFor), Value: float64(n), Unit: "chats", Extra: map[string]any{"webhook_failures": failed.Load(), "tasks_missing": left, "baseline_missing": baseMissing, "limiter": limiterStats}})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task p50", Value: ms(pct(lat, .5)), Unit: "ms", Baseline: bp50})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task p99", Value: ms(p99), Unit: "ms", Baseline: bp99, Goal: "< 250 ms", Met: bp(left == 0 && p99 < 250*time.Millisecond)})
+	add(Result{Scenario: "task", Metric: "chatStarted -> task max", Value: ms(pct(lat, 1)), Unit: "ms", Baseline: bmax})
 	return nil
 }
 
@@ -599,9 +684,11 @@ func (e *env) calls(ctx context.Context) error {
 		if resp.StatusCode != 200 || !bytes.Contains(answer, []byte(`"ok":true`)) {
 			return fmt.Errorf("planfix webhook: %d %s", resp.StatusCode, answer)
 		}
+		var sent chatra.Message
 		if err := waitFor(60*time.Second, func() bool {
 			for _, m := range e.sb.Chatra().Messages() {
 				if strings.Contains(m.Text, reply) {
+					sent = m
 					return true
 				}
 			}
@@ -610,7 +697,11 @@ func (e *env) calls(ctx context.Context) error {
 			e.dump(ctx, chatID)
 			return fmt.Errorf("N=%d: reply in chat: %w", n, err)
 		}
-		transcript := append(slices.Clone(all), msg{ID: "r1", Type: "agent", Text: reply})
+		// The transcript carries the reply as Chatra has it: with the id Chatra gave it and
+		// the bridge's receivedFrom tag (a made-up id without the tag would be taken for a
+		// message an agent typed in the Chatra app, and cost a task comment).
+		transcript := append(slices.Clone(all), msg{ID: sent.ID, Type: "agent", Text: sent.Text,
+			CreatedAt: sent.CreatedAt.UnixMilli(), ReceivedFrom: sent.ReceivedFrom})
 		if err := e.chatra("chatTranscript", chatID, transcript); err != nil {
 			return err
 		}
