@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -230,11 +231,11 @@ func TestSaveConversation(t *testing.T) {
 	ctx := context.Background()
 	in := activities.SaveConversationInput{IntegrationID: integrationID, ChatID: chatID, WorkflowID: "chatra/shop/CHAT1", ClientID: clientID,
 		TaskID: 12, ContactID: 3, CustomerName: "Ivan", Status: "open"}
-	if err := e.acts.SaveConversation(ctx, in); err != nil {
+	if _, err := e.acts.SaveConversation(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	in.Status, in.TaskID = "closed", 0
-	if err := e.acts.SaveConversation(ctx, in); err != nil {
+	if _, err := e.acts.SaveConversation(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	c, err := e.db.FindConversationByTask(ctx, integrationID, 12)
@@ -244,5 +245,34 @@ func TestSaveConversation(t *testing.T) {
 	equal(t, "status", c.Status, "closed")
 	equal(t, "task kept", *c.PlanfixTaskID, int64(12))
 	in.Status = "weird"
-	equal(t, "bad status", appError(t, e.acts.SaveConversation(ctx, in)).Type(), activities.ErrInvalidInput)
+	_, err = e.acts.SaveConversation(ctx, in)
+	equal(t, "bad status", appError(t, err).Type(), activities.ErrInvalidInput)
+}
+
+// The replies held for a task (written before its conversation was saved) come back
+// from the first save with the task, and only from it.
+func TestSaveConversationTakesHeldReplies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, comment := range []int64{71, 72} {
+		if err := e.db.HoldReply(ctx, integrationID, 13, comment); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := activities.SaveConversationInput{IntegrationID: integrationID, ChatID: chatID, WorkflowID: "chatra/shop/CHAT1", ClientID: clientID,
+		Status: "open"}
+	r, err := e.acts.SaveConversation(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "without a task", len(r.HeldReplies), 0)
+	in.TaskID = 13
+	if r, err = e.acts.SaveConversation(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "first save with the task", fmt.Sprint(r.HeldReplies), "[71 72]")
+	if r, err = e.acts.SaveConversation(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "next save", len(r.HeldReplies), 0)
 }

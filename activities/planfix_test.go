@@ -141,7 +141,7 @@ func TestAddCommentsIdempotentUnderRetry(t *testing.T) {
 	ctx := context.Background()
 	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
 	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
-	if err := e.acts.SaveConversation(ctx, activities.SaveConversationInput{IntegrationID: integrationID, ChatID: chatID,
+	if _, err := e.acts.SaveConversation(ctx, activities.SaveConversationInput{IntegrationID: integrationID, ChatID: chatID,
 		WorkflowID: "chatra/shop/CHAT1", TaskID: task, ContactID: contact, Status: postgres.StatusOpen}); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestFindActiveTask(t *testing.T) {
 	// assigner Planfix did not take): the store knows it.
 	other := e.planfix.AddTask(sandbox.PlanfixTask{Name: "by hand", StatusID: sandbox.PlanfixStatusNew})
 	for n, task := range []int64{done, other} {
-		if err := e.acts.SaveConversation(ctx, activities.SaveConversationInput{IntegrationID: integrationID, ChatID: "C" + itoa(int64(n)),
+		if _, err := e.acts.SaveConversation(ctx, activities.SaveConversationInput{IntegrationID: integrationID, ChatID: "C" + itoa(int64(n)),
 			WorkflowID: "chatra/shop/C" + itoa(int64(n)), TaskID: task, ContactID: contact, Status: postgres.StatusOpen}); err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
@@ -35,16 +37,19 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 }
 
 // SaveConversation records what the store must know of a conversation (task, contact,
-// status) so that Planfix replies find their chat and the admin API can list it.
-// It is idempotent.
-func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationInput) error {
+// status) so that Planfix replies find their chat and the admin API can list it. It
+// returns the replies held for the task (written before any conversation had it) that
+// this activity took in the store: the workflow sends them, nobody else will. It is
+// idempotent: each attempt of the activity returns the same held replies, so a retry
+// after an attempt whose result was lost gets them again.
+func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationInput) (SaveConversationResult, error) {
 	if in.IntegrationID == "" || in.ChatID == "" || in.WorkflowID == "" {
-		return invalidInput("save conversation: integrationId, chatId and workflowId are required")
+		return SaveConversationResult{}, invalidInput("save conversation: integrationId, chatId and workflowId are required")
 	}
 	switch in.Status {
 	case postgres.StatusOpen, postgres.StatusClosed, postgres.StatusEnded, postgres.StatusCancelled:
 	default:
-		return invalidInput("save conversation: status %q is not open, closed, ended or cancelled", in.Status)
+		return SaveConversationResult{}, invalidInput("save conversation: status %q is not open, closed, ended or cancelled", in.Status)
 	}
 	c := postgres.Conversation{
 		IntegrationID: in.IntegrationID, ChatID: in.ChatID, WorkflowID: in.WorkflowID, ClientID: in.ClientID,
@@ -56,8 +61,15 @@ func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationIn
 	if in.ContactID > 0 {
 		c.PlanfixContactID = &in.ContactID
 	}
-	if err := a.DB.SaveConversation(ctx, c); err != nil {
-		return fail(fmt.Errorf("save conversation %s: %w", in.ChatID, err))
+	if activity.IsActivity(ctx) {
+		// Every attempt of this activity has the same key: a retry after an attempt whose
+		// save committed but whose result was lost gets the held replies again.
+		info := activity.GetInfo(ctx)
+		c.HeldRepliesKey = info.WorkflowExecution.RunID + "/" + info.ActivityID
 	}
-	return nil
+	held, err := a.DB.SaveConversation(ctx, c)
+	if err != nil {
+		return SaveConversationResult{}, fail(fmt.Errorf("save conversation %s: %w", in.ChatID, err))
+	}
+	return SaveConversationResult{HeldReplies: held}, nil
 }

@@ -149,6 +149,15 @@ type SaveConversationInput struct {
 	Status        string `json:"status"`
 }
 
+// SaveConversationResult lists the Planfix replies that were held for the task because
+// they came before any conversation had it (the webhook answered 200 and kept them):
+// their comment ids, oldest first. The save took them from the store, so the workflow
+// must send them; nobody else will. Histories recorded before this result existed hold
+// no result, which decodes into the zero value.
+type SaveConversationResult struct {
+	HeldReplies []int64 `json:"heldReplies,omitempty"`
+}
+
 // AddCommentsInput writes chat messages into the task, in order: each run of consecutive
 // visitor messages becomes one comment authored by the contact, each run of agent
 // messages one comment marked as written in Chatra (a run holds at most

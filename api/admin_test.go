@@ -802,7 +802,7 @@ func TestAdminConversations(t *testing.T) {
 		{IntegrationID: a.ID, ChatID: "C2", WorkflowID: workflows.ConversationWorkflowID(a.ID, "C2"), Status: postgres.StatusClosed},
 		{IntegrationID: b.ID, ChatID: "C1", WorkflowID: workflows.ConversationWorkflowID(b.ID, "C1")},
 	} {
-		if err := e.db.SaveConversation(ctx, c); err != nil {
+		if _, err := e.db.SaveConversation(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -65,6 +65,10 @@ type conversationFinder interface {
 	// FindConversationByTask returns the conversation of a Planfix task, ENOTFOUND when
 	// there is none, EUNAVAILABLE when the store cannot be reached.
 	FindConversationByTask(ctx context.Context, integrationID string, taskID int64) (*postgres.Conversation, error)
+	// HoldReply keeps a reply whose task has no conversation yet, for the conversation
+	// that saves the task next; ECONFLICT when one has it by now, EUNAVAILABLE when the
+	// store cannot be reached.
+	HoldReply(ctx context.Context, integrationID string, taskID, commentID int64) error
 }
 
 // webhooks holds what the webhook handlers need.
@@ -128,6 +132,7 @@ const (
 	routePlanfixToken    = "/webhooks/planfix/:integrationId/:token"
 	outcomeContextKey    = "chatrabridge.webhookOutcome"
 	outcomeIgnored       = "ignored"
+	outcomeHeld          = "held"
 	maxWorkflowIDBytes   = 1000 // Temporal's default limit on workflow ID length
 	maxSignalBytes       = 2<<20 - 64<<10
 	maxKeywordBytes      = 255
@@ -166,7 +171,7 @@ func newWebhooks(p Params) *webhooks {
 	}
 	w.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhooks_total",
-		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted, ignored, invalid, unauthorized, too_large, unavailable, error).",
+		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; ignored, invalid, unauthorized, too_large, unavailable, error).",
 	}, []string{"source", "outcome"})
 	p.Metrics.MustRegister(w.outcomes)
 	return w
@@ -484,9 +489,13 @@ type planfixRequest struct {
 // employee adds a comment to a chat task, and signals reply to the task's conversation
 // (restarting it when it has ended, so a late reply still reaches the customer). It
 // answers 200 {"ok":true,...} once Temporal has accepted the signal; 200
-// {"ignored":"..."} for a task with no conversation, so that Planfix does not retry;
+// {"ok":true,"held":"..."} once the store keeps the reply of a task with no conversation
+// yet (the bridge saves a new task's conversation a moment after Planfix created it,
+// later when the worker or Temporal is down: the conversation that saves the task takes
+// the reply and sends it); 200 {"ignored":"..."} for a cancelled conversation;
 // 400 naming the field; 401 for a wrong token or an unknown integration; 413 over 1 MiB;
-// 503 when the store or Temporal cannot be reached.
+// 503 when the store or Temporal cannot be reached. Every 200 is final: Planfix does not
+// send that request again.
 func (s *Server) planfixWebhook(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
@@ -506,7 +515,15 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 
 	conv, err := w.conversations.FindConversationByTask(ctx, integrationID, req.TaskID)
 	if chatrabridge.ErrorCode(err) == chatrabridge.ENOTFOUND {
-		return w.ignore(c, integrationID, req, fmt.Sprintf("no conversation for task %d", req.TaskID))
+		err = w.conversations.HoldReply(ctx, integrationID, req.TaskID, req.CommentID)
+		if err == nil {
+			return w.hold(c, integrationID, req)
+		}
+		if chatrabridge.ErrorCode(err) != chatrabridge.ECONFLICT {
+			return fmt.Errorf("hold reply %d of task %d: %w", req.CommentID, req.TaskID, err)
+		}
+		// The task's conversation was saved meanwhile: the reply goes to it.
+		conv, err = w.conversations.FindConversationByTask(ctx, integrationID, req.TaskID)
 	}
 	if err != nil {
 		return fmt.Errorf("find conversation of task %d: %w", req.TaskID, err)
@@ -544,6 +561,24 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	}
 	w.logger.Debug("planfix reply accepted", logAttrs...)
 	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted})
+}
+
+// hold answers 200 {"ok":true,"held":...} for a reply the store keeps until a
+// conversation takes its task: Planfix need not retry (the reply is not lost), and an
+// admin reading the scenario's log learns where it went.
+func (w *webhooks) hold(c echo.Context, integrationID string, req planfixRequest) error {
+	w.logger.Info("planfix reply held: its task has no conversation yet", "integration", logValue(integrationID), "task_id", req.TaskID, "comment_id", req.CommentID)
+	c.Set(outcomeContextKey, outcomeHeld)
+	return c.JSON(http.StatusOK, heldAnswer{OK: true, Held: fmt.Sprintf(
+		"no conversation for task %d yet: the reply is kept and goes to the chat once the bridge has saved the task's conversation (comments in tasks that are not the bridge's are forgotten after a week)",
+		req.TaskID)})
+}
+
+// heldAnswer is the body of the 200 answer for a held reply: ok, since the reply is
+// accepted and will reach the chat, like a signalled one; held says why it waits.
+type heldAnswer struct {
+	OK   bool   `json:"ok"`
+	Held string `json:"held"`
 }
 
 // ignore answers 200 {"ignored": why}: Planfix retries anything but 200, and there is

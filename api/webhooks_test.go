@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -627,7 +628,7 @@ func startConversation(t *testing.T, h *harness, in integration, chatID string, 
 	t.Helper()
 	workflowID, _ := okAnswer(t, h.chatra(t, in, chatraBody("chatStarted", chatID, "V-"+chatID, "", `,"name":"Petr"`)))
 	waitRecorded(t, workflowID, 1)
-	err := h.db.SaveConversation(context.Background(), postgres.Conversation{
+	_, err := h.db.SaveConversation(context.Background(), postgres.Conversation{
 		IntegrationID: in.ID, ChatID: chatID, WorkflowID: workflowID, ClientID: "V-" + chatID,
 		PlanfixTaskID: &taskID, CustomerName: "Petr",
 	})
@@ -639,7 +640,8 @@ func startConversation(t *testing.T, h *harness, in integration, chatID string, 
 
 // A comment in a chat task reaches the chat's workflow as reply, keyed by the comment id,
 // from a JSON body (numbers or numeric strings) or a form, with the token in the URL or
-// the header; a task without a conversation is acknowledged and ignored.
+// the header. A reply in a task without a conversation yet (written before the bridge
+// saved it) is held, answered 200, and goes to the conversation that saves the task.
 func TestPlanfixWebhookSignalsReply(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	in := newIntegration(t, h.db)
@@ -668,22 +670,49 @@ func TestPlanfixWebhookSignalsReply(t *testing.T) {
 		}
 	}
 
-	a = h.post(t, path, "application/json", []byte(`{"taskId": 43, "commentId": 9}`))
-	var ignored map[string]string
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &ignored) != nil || ignored["ignored"] != "no conversation for task 43" {
-		t.Fatalf("unknown task: %s", a)
+	for range 2 { // the second time, Planfix retrying: still one held reply
+		a = h.post(t, path, "application/json", []byte(`{"taskId": 43, "commentId": 9}`))
+		var held struct {
+			OK   bool   `json:"ok"`
+			Held string `json:"held"`
+		}
+		if a.status != http.StatusOK || json.Unmarshal(a.body, &held) != nil || !held.OK || !strings.HasPrefix(held.Held, "no conversation for task 43 yet: the reply is kept") {
+			t.Fatalf("task without a conversation yet: %s", a)
+		}
 	}
-	if !strings.Contains(h.logs.String(), "no conversation for task 43") {
-		t.Error("the ignored request was not logged")
+	var rows []string
+	r, _ := h.db.Pool.Query(context.Background(), `SELECT integration_id || ' ' || task_id || ' ' || comment_id FROM held_replies`)
+	rows, err := pgx.CollectRows(r, pgx.RowTo[string])
+	if err != nil || len(rows) != 1 || rows[0] != in.ID+" 43 9" {
+		t.Fatalf("held replies = %q, %v; want [%s 43 9]", rows, err, in.ID)
+	}
+	if !strings.Contains(h.logs.String(), "planfix reply held") || !strings.Contains(h.logs.String(), "task_id=43") {
+		t.Errorf("the held reply was not logged:\n%s", h.logs)
 	}
 	if strings.Contains(h.logs.String(), in.PlanfixToken) {
 		t.Errorf("the token was logged:\n%s", h.logs)
 	}
-	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="ignored",source="planfix"}`); v != 1 {
-		t.Errorf("ignored planfix webhooks = %v, want 1", v)
+	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="held",source="planfix"}`); v != 2 {
+		t.Errorf("held planfix webhooks = %v, want 2", v)
+	}
+	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="ignored",source="planfix"}`); v != 0 {
+		t.Errorf("ignored planfix webhooks = %v, want 0", v)
 	}
 	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="accepted",source="planfix"}`); v != 3 {
 		t.Errorf("accepted planfix webhooks = %v, want 3", v)
+	}
+
+	// The conversation that saves the task takes the held reply; from then on a reply in
+	// the task (the same one again, say) is signalled.
+	task := int64(43)
+	got, err := h.db.SaveConversation(context.Background(), postgres.Conversation{IntegrationID: in.ID, ChatID: "PCHAT43",
+		WorkflowID: workflows.ConversationWorkflowID(in.ID, "PCHAT43"), PlanfixTaskID: &task})
+	if err != nil || len(got) != 1 || got[0] != 9 {
+		t.Fatalf("the save with task 43 took %v, %v; want [9]", got, err)
+	}
+	a = h.post(t, path, "application/json", []byte(`{"taskId": 43, "commentId": 9}`))
+	if id, restarted := okAnswer(t, a); id != workflows.ConversationWorkflowID(in.ID, "PCHAT43") || !restarted {
+		t.Errorf("reply once task 43 has its conversation: %s", a)
 	}
 }
 
@@ -722,7 +751,7 @@ func TestPlanfixWebhookRestartsEndedConversation(t *testing.T) {
 	}
 
 	taskID := int64(51)
-	if err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "PCHAT3", WorkflowID: workflows.ConversationWorkflowID(in.ID, "PCHAT3"), PlanfixTaskID: &taskID, Status: postgres.StatusCancelled}); err != nil {
+	if _, err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "PCHAT3", WorkflowID: workflows.ConversationWorkflowID(in.ID, "PCHAT3"), PlanfixTaskID: &taskID, Status: postgres.StatusCancelled}); err != nil {
 		t.Fatal(err)
 	}
 	a = h.post(t, "/webhooks/planfix/"+in.ID+"/"+in.PlanfixToken, "application/json", []byte(`{"taskId":51,"commentId":1}`))
@@ -831,7 +860,7 @@ func TestWebhooksTemporalDown(t *testing.T) {
 	h := newHarness(t, harnessOptions{temporal: c, timeout: 3 * time.Second})
 	in := newIntegration(t, h.db)
 	taskID := int64(7)
-	if err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "DOWN", WorkflowID: workflows.ConversationWorkflowID(in.ID, "DOWN"), PlanfixTaskID: &taskID}); err != nil {
+	if _, err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "DOWN", WorkflowID: workflows.ConversationWorkflowID(in.ID, "DOWN"), PlanfixTaskID: &taskID}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -401,10 +401,13 @@ func (c *conversation) onReply(ctx workflow.Context, s ReplySignal) {
 	c.publish(ctx)
 }
 
+// replyKeyStart begins the key of a reply from a Planfix comment, followed by its id.
+const replyKeyStart = "planfix-comment:"
+
 // replyKey is the de-duplication key of a reply: its Planfix comment, else its Key.
 func replyKey(s ReplySignal) string {
 	if s.CommentID > 0 {
-		return "planfix-comment:" + strconv.FormatInt(s.CommentID, 10)
+		return replyKeyStart + strconv.FormatInt(s.CommentID, 10)
 	}
 	if s.Key == "" {
 		return ""
@@ -714,12 +717,19 @@ func (c *conversation) conversationRow() activities.SaveConversationInput {
 }
 
 // saveConversation saves the conversation in the store and returns what it saved (the
-// zero value when it could not).
+// zero value when it could not). The replies the store held for the task, because they
+// came before any conversation had it, are queued as if their signals had come now
+// (de-duplicated by comment id like any reply: one that also came by signal, or the
+// bridge's own comment, is not sent again).
 func (c *conversation) saveConversation(ctx workflow.Context) activities.SaveConversationInput {
 	row := c.conversationRow()
-	if err := c.call(ctx, storeOptions("store: conversation "+row.Status), a.SaveConversation, row, nil); err != nil {
+	var r activities.SaveConversationResult
+	if err := c.call(ctx, storeOptions("store: conversation "+row.Status), a.SaveConversation, row, &r); err != nil {
 		c.recordError(ctx, "save the conversation in the store", err)
 		return activities.SaveConversationInput{}
+	}
+	for _, id := range r.HeldReplies {
+		c.onReply(ctx, ReplySignal{Key: replyKeyStart + strconv.FormatInt(id, 10), CommentID: id, TaskID: row.TaskID})
 	}
 	return row
 }

@@ -707,6 +707,41 @@ func TestConversationSavedOnceTaskExists(t *testing.T) {
 	})
 }
 
+// Replies written in the task before the store knew its conversation were held by the
+// webhook; the save that took them returns them, and they are sent like reply signals:
+// in order, once each (one also came by signal), the bridge's own comment skipped.
+func TestHeldRepliesSent(t *testing.T) {
+	f := newFixture(t)
+	f.heldReplies = func(in activities.SaveConversationInput) []int64 {
+		switch {
+		case f.count("SaveConversation") == 1:
+			return []int64{8001, 8002}
+		case in.Status == StatusClosed:
+			// 5001 is M1's comment, which the bridge wrote itself (the store would only
+			// return it from the first save; the mock tests the workflow's check).
+			return []int64{5001, 8003}
+		}
+		return nil
+	}
+	f.message(time.Second, "frag-1", msg("M1", "hi", start))
+	f.replyComment(time.Minute, 8002) // also came by signal, after it was held
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	var keys []string
+	for _, c := range f.callsOf("SendReply") {
+		in := c.In.(activities.SendReplyInput)
+		equal(t, "task of "+in.Key, in.TaskID, 100)
+		equal(t, "comment of "+in.Key, "planfix-comment:"+strconv.FormatInt(in.CommentID, 10), in.Key)
+		keys = append(keys, in.Key)
+	}
+	equalSlices(t, "replies sent", keys, []string{"planfix-comment:8001", "planfix-comment:8002", "planfix-comment:8003"})
+	if i, j := f.index("SaveConversation", 0), f.index("SendReply", 0); i < 0 || i > j {
+		t.Errorf("calls %q: want the held replies sent after the save that took them", f.names())
+	}
+}
+
 // A steady stream of messages does not hold a reply back: the comment lane lets a waiting
 // reply start before its next call.
 func TestRepliesNotStarvedByMessages(t *testing.T) {

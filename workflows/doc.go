@@ -16,7 +16,7 @@
 //     the contact's active task, else create one from the task template (the customer as
 //     assigner, the extra employees as assignees, the visitor details in the
 //     description); save the conversation in the store (how a Planfix reply finds its
-//     chat: at once, so that a reply written in the new task is not ignored); add the
+//     chat: at once; a reply the webhook held because it came before is sent then); add the
 //     "reached out through chat" action (OS, browser, IP) to the contact; write the task
 //     link into the Chatra visitor's notes; save the conversation again only if what the
 //     store keeps (name, email) changed meanwhile.
@@ -131,10 +131,31 @@
 //
 // Store. The conversation row (task -> chat, for the Planfix reply webhook) is saved as
 // soon as the task is known, before the optional steps (the action on the contact, the
-// task link in the visitor's notes, a few rate-limited calls): before, a reply written
-// in a new task at once was answered "ignored" for a moment. The setup saves again at
+// task link in the visitor's notes, a few rate-limited calls). The setup saves again at
 // its end only when the row would differ (a name or email that came meanwhile, or a
 // first save that failed); joining another contact's task does the same.
+//
+// Held replies. Saving early narrows, but cannot close, the window between Planfix
+// creating the task and the row existing: milliseconds normally, minutes while the
+// worker or Temporal is down or restarting. A reply written then used to be answered
+// 200 "ignored" and was lost, since Planfix never sends a request answered 200 again
+// (the chaos test that restarts Temporal lost all three). So the webhook keeps such a
+// reply in the store (held_replies) and answers 200 "held"; the save that first gives
+// a conversation the task takes the task's held replies in its transaction and returns
+// their comment ids (SaveConversationResult), and the workflow queues each as if its
+// reply signal had come then (onReply: de-duplicated by comment id, the bridge's own
+// comments skipped). A lock on the task serialises the webhook's check-and-hold with
+// the save's save-and-take, so a reply is either held before the take or finds the
+// row. The take marks the rows with the activity (run id and activity id) rather than
+// deleting them: an attempt whose save committed but whose result was lost (a worker
+// that died, Temporal down when it answered: the very outage that opens the window) is
+// retried, and the retry gets the same replies; a later save gets none. Only saves of
+// an open or closed conversation take: an ended or cancelled one would not send them.
+// The store's janitor deletes held rows a week after they came, taken or not (untaken,
+// they were comments in tasks that are not a chat's). Not covered: a held reply taken
+// by a run that is then reset to before its first save (the new run's save gets none).
+// Histories recorded before SaveConversation had a result replay unchanged: their nil
+// result decodes into the zero SaveConversationResult.
 //
 // Episodes and queues. A visitor message that arrives after the chat closed (or while it
 // is closing) belongs to the next chat: it waits in nextPending until the new episode's

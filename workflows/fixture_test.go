@@ -57,6 +57,7 @@ type fixture struct {
 	commentDelay  func(n int) time.Duration // how long the n-th AddComments call takes (from 0)
 	actionDelay   time.Duration             // how long AddContactAction takes
 	reply         func(activities.SendReplyInput) (activities.SendReplyResult, error)
+	heldReplies   func(activities.SaveConversationInput) []int64 // what SaveConversation took; nil: none
 	nextCommentID int64
 }
 
@@ -155,9 +156,12 @@ func (f *fixture) mockActivities() {
 			return nil
 		})
 	env.OnActivity(a.SaveConversation, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.SaveConversationInput) error {
+		func(_ context.Context, in activities.SaveConversationInput) (activities.SaveConversationResult, error) {
 			f.record("SaveConversation", in)
-			return nil
+			if f.heldReplies == nil {
+				return activities.SaveConversationResult{}, nil
+			}
+			return activities.SaveConversationResult{HeldReplies: f.heldReplies(in)}, nil
 		})
 	env.OnActivity(a.UpdateContact, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.UpdateContactInput) error {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,34 +31,78 @@ type Conversation struct {
 	StartedAt        time.Time  `db:"started_at" json:"startedAt"`
 	UpdatedAt        time.Time  `db:"updated_at" json:"updatedAt"`
 	ClosedAt         *time.Time `db:"closed_at" json:"closedAt,omitempty"`
+
+	// HeldRepliesKey names the save for the held replies it takes (SaveConversation): a
+	// save again with the same key (the same activity, retried) gets the same replies
+	// back. Empty: the save is a key of its own. Not stored.
+	HeldRepliesKey string `db:"-" json:"-"`
 }
 
 // SaveConversation inserts the conversation or updates the row of the same chat. Empty
 // strings and nil ids leave the stored values as they are, so callers pass only what
 // they know. It is idempotent.
-func (db *DB) SaveConversation(ctx context.Context, c Conversation) error {
+//
+// A save with a task id and the status open or closed (a conversation that still sends
+// replies) also takes the replies held for that task (HoldReply: written in the task
+// before any conversation had it), in the same transaction, and returns their comment
+// ids, oldest first: the caller is the only one who will ever see them, and must send
+// them. A save again with the same HeldRepliesKey returns what the first took (its
+// result may have been lost); other saves return none of them.
+func (db *DB) SaveConversation(ctx context.Context, c Conversation) (heldReplies []int64, err error) {
 	if c.Status == "" {
 		c.Status = StatusOpen
 	}
-	_, err := db.Pool.Exec(ctx, `
-		INSERT INTO conversations (integration_id, chat_id, workflow_id, client_id,
-			planfix_task_id, planfix_contact_id, customer_name, customer_email, status, closed_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-			CASE WHEN $9 IN ('closed', 'ended', 'cancelled') THEN now() END)
-		ON CONFLICT (integration_id, chat_id) DO UPDATE SET
-			client_id          = COALESCE(NULLIF(EXCLUDED.client_id, ''), conversations.client_id),
-			planfix_task_id    = COALESCE(EXCLUDED.planfix_task_id, conversations.planfix_task_id),
-			planfix_contact_id = COALESCE(EXCLUDED.planfix_contact_id, conversations.planfix_contact_id),
-			customer_name      = COALESCE(NULLIF(EXCLUDED.customer_name, ''), conversations.customer_name),
-			customer_email     = COALESCE(NULLIF(EXCLUDED.customer_email, ''), conversations.customer_email),
-			status             = EXCLUDED.status,
-			closed_at          = CASE WHEN EXCLUDED.status = 'open' THEN NULL
-			                          ELSE COALESCE(conversations.closed_at, now()) END,
-			updated_at         = now()`,
-		c.IntegrationID, c.ChatID, c.WorkflowID, c.ClientID, c.PlanfixTaskID, c.PlanfixContactID,
-		c.CustomerName, c.CustomerEmail, c.Status)
-	return translate(err)
+	args := []any{c.IntegrationID, c.ChatID, c.WorkflowID, c.ClientID, c.PlanfixTaskID, c.PlanfixContactID,
+		c.CustomerName, c.CustomerEmail, c.Status}
+	if c.PlanfixTaskID == nil || (c.Status != StatusOpen && c.Status != StatusClosed) {
+		_, err := db.Pool.Exec(ctx, saveConversation, args...)
+		return nil, translate(err)
+	}
+	key := c.HeldRepliesKey
+	if key == "" {
+		key = "save:" + rand.Text()
+	}
+	err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := lockTaskReplies(ctx, tx, c.IntegrationID, *c.PlanfixTaskID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, saveConversation, args...); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE held_replies SET taken_by = $3, taken_at = now()
+			WHERE integration_id = $1 AND task_id = $2 AND taken_by IS NULL`,
+			c.IntegrationID, *c.PlanfixTaskID, key); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, `
+			SELECT comment_id FROM held_replies
+			WHERE integration_id = $1 AND task_id = $2 AND taken_by = $3
+			ORDER BY received_at, comment_id`, c.IntegrationID, *c.PlanfixTaskID, key)
+		heldReplies, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		return nil, translate(err)
+	}
+	return heldReplies, nil
 }
+
+const saveConversation = `
+	INSERT INTO conversations (integration_id, chat_id, workflow_id, client_id,
+		planfix_task_id, planfix_contact_id, customer_name, customer_email, status, closed_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+		CASE WHEN $9 IN ('closed', 'ended', 'cancelled') THEN now() END)
+	ON CONFLICT (integration_id, chat_id) DO UPDATE SET
+		client_id          = COALESCE(NULLIF(EXCLUDED.client_id, ''), conversations.client_id),
+		planfix_task_id    = COALESCE(EXCLUDED.planfix_task_id, conversations.planfix_task_id),
+		planfix_contact_id = COALESCE(EXCLUDED.planfix_contact_id, conversations.planfix_contact_id),
+		customer_name      = COALESCE(NULLIF(EXCLUDED.customer_name, ''), conversations.customer_name),
+		customer_email     = COALESCE(NULLIF(EXCLUDED.customer_email, ''), conversations.customer_email),
+		status             = EXCLUDED.status,
+		closed_at          = CASE WHEN EXCLUDED.status = 'open' THEN NULL
+		                          ELSE COALESCE(conversations.closed_at, now()) END,
+		updated_at         = now()`
 
 // GetConversation returns the conversation of a chat, or ENOTFOUND.
 func (db *DB) GetConversation(ctx context.Context, integrationID, chatID string) (*Conversation, error) {

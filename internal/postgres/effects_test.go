@@ -48,7 +48,7 @@ func TestContactTasksAndTouch(t *testing.T) {
 	save := func(chat string, task int64) {
 		t.Helper()
 		contact := int64(7)
-		if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: chat, WorkflowID: "chatra/shop/" + chat,
+		if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: chat, WorkflowID: "chatra/shop/" + chat,
 			PlanfixTaskID: &task, PlanfixContactID: &contact}); err != nil {
 			t.Fatal(err)
 		}

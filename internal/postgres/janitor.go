@@ -13,12 +13,19 @@ import (
 // day at most (workflows' replyOptions), and no other activity retries for weeks.
 const EffectsRetention = 30 * 24 * time.Hour
 
+// HeldRepliesRetention is how long a held Planfix reply (HoldReply) is kept. A bridge's
+// task gets its conversation within seconds, or once the worker and Temporal are back
+// after an outage; a reply still untaken after a week was written in a task that is not
+// the bridge's. A taken one is kept as long, for a retried save that takes it again.
+const HeldRepliesRetention = 7 * 24 * time.Hour
+
 // janitorEvery is how often the janitor runs.
 const janitorEvery = time.Hour
 
 // Janitor deletes what the store no longer needs: side effects older than
-// EffectsRetention. It runs in every worker process, once at start and then hourly;
-// several workers doing it at once only delete the same rows.
+// EffectsRetention, held replies older than HeldRepliesRetention. It runs in every
+// worker process, once at start and then hourly; several workers doing it at once only
+// delete the same rows.
 var Janitor = fx.Module("postgres-janitor", fx.Invoke(startJanitor))
 
 func startJanitor(lc fx.Lifecycle, db *DB, logger *slog.Logger) {
@@ -50,6 +57,15 @@ func runJanitor(ctx context.Context, db *DB, logger *slog.Logger, every time.Dur
 			logger.Warn("store janitor: delete old effects (retried in an hour)", "error", err)
 		case n > 0:
 			logger.Info("store janitor: deleted old effects", "count", n, "older_than", EffectsRetention.String())
+		}
+		n, err = db.DeleteHeldRepliesBefore(ctx, time.Now().Add(-HeldRepliesRetention))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			logger.Warn("store janitor: delete old held replies (retried in an hour)", "error", err)
+		case n > 0:
+			logger.Info("store janitor: deleted old held replies (taken, or in tasks that are not the bridge's)", "count", n, "older_than", HeldRepliesRetention.String())
 		}
 		select {
 		case <-ctx.Done():

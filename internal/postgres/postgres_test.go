@@ -34,7 +34,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if version < 1 {
 		t.Fatalf("schema version %d, want >= 1", version)
 	}
-	for _, table := range []string{"integrations", "contacts", "conversations", "employees", "planfix_rate_limits"} {
+	for _, table := range []string{"integrations", "contacts", "conversations", "employees", "planfix_rate_limits", "effects", "held_replies"} {
 		var n int
 		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
 			t.Errorf("table %s: %v", table, err)
@@ -51,12 +51,12 @@ func TestConversations(t *testing.T) {
 		t.Fatalf("missing conversation: got %v, want ENOTFOUND", err)
 	}
 	c := postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", ClientID: "V1", CustomerName: "Ivan"}
-	if err := db.SaveConversation(ctx, c); err != nil {
+	if _, err := db.SaveConversation(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	task, contact := int64(42), int64(7)
 	// A later save with only the task keeps what it does not mention.
-	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", PlanfixTaskID: &task, PlanfixContactID: &contact}); err != nil {
+	if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", PlanfixTaskID: &task, PlanfixContactID: &contact}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.GetConversation(ctx, "shop", "C1")
@@ -68,21 +68,21 @@ func TestConversations(t *testing.T) {
 	}
 
 	// Two chats on one task (two devices): the reply goes to the one active last.
-	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C2", WorkflowID: "chatra/shop/C2", PlanfixTaskID: &task}); err != nil {
+	if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C2", WorkflowID: "chatra/shop/C2", PlanfixTaskID: &task}); err != nil {
 		t.Fatal(err)
 	}
 	byTask, err := db.FindConversationByTask(ctx, "shop", 42)
 	if err != nil || byTask.ChatID != "C2" {
 		t.Fatalf("by task = %+v, %v; want C2", byTask, err)
 	}
-	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1"}); err != nil {
+	if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1"}); err != nil {
 		t.Fatal(err)
 	}
 	if byTask, _ = db.FindConversationByTask(ctx, "shop", 42); byTask.ChatID != "C1" {
 		t.Fatalf("by task after C1 wrote again = %s, want C1", byTask.ChatID)
 	}
 
-	if err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", Status: postgres.StatusClosed}); err != nil {
+	if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", Status: postgres.StatusClosed}); err != nil {
 		t.Fatal(err)
 	}
 	closed, err := db.ListConversations(ctx, postgres.ConversationFilter{IntegrationID: "shop", Status: postgres.StatusClosed})
@@ -95,12 +95,12 @@ func TestConversations(t *testing.T) {
 	}
 
 	// A status outside the schema's set is refused by the database.
-	err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C3", WorkflowID: "w3", Status: "bogus"})
+	_, err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C3", WorkflowID: "w3", Status: "bogus"})
 	if err == nil {
 		t.Fatal("bogus status accepted")
 	}
 	// An unknown integration is a not-found, not an internal error.
-	err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "ghost", ChatID: "C1", WorkflowID: "chatra/ghost/C1"})
+	_, err = db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "ghost", ChatID: "C1", WorkflowID: "chatra/ghost/C1"})
 	if chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
 		t.Fatalf("unknown integration: %v (code %s), want ENOTFOUND", err, chatrabridge.ErrorCode(err))
 	}
