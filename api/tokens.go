@@ -15,7 +15,7 @@ const tokenMemoryTTL = 15 * time.Minute
 
 // rememberedTokens checks tokens with the store and remembers, for tokenMemoryTTL, the
 // ones it accepted (their SHA-256, never the token). While the store cannot answer
-// (EUNAVAILABLE), a delivery with a remembered token is still taken: a chat's webhook
+// (EUNAVAILABLE, or any failure that is not an answer), a delivery with a remembered token is still taken: a chat's webhook
 // needs only Temporal, which keeps what it is given, so a PostgreSQL restart does not
 // turn Chatra's deliveries away. Whenever the store answers, its answer decides: a
 // rotated or deleted token is refused at once.
@@ -52,12 +52,12 @@ func (r *rememberedTokens) CheckWebhookToken(ctx context.Context, integrationID,
 				}
 			}
 		}
-	case chatrabridge.EUNAVAILABLE:
+	case chatrabridge.EUNAUTHORIZED, chatrabridge.ENOTFOUND, chatrabridge.EINVALID:
+		delete(r.accepted, k) // the store's answer: no
+	default: // the store failed to answer
 		if at, ok := r.accepted[k]; ok && now.Sub(at) <= tokenMemoryTTL {
 			return nil
 		}
-	default:
-		delete(r.accepted, k)
 	}
 	return err
 }

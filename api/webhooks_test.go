@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -880,15 +881,20 @@ func TestWebhooksTemporalDown(t *testing.T) {
 	}
 }
 
-// downTokens is the store's token check, or EUNAVAILABLE while down is set.
+// downTokens is the store's token check, or EUNAVAILABLE while down is set, or a
+// failure the store did not classify while broken is set (a connection that broke
+// mid-query).
 type downTokens struct {
-	store api.WebhookTokens
-	down  atomic.Bool
+	store        api.WebhookTokens
+	down, broken atomic.Bool
 }
 
 func (d *downTokens) CheckWebhookToken(ctx context.Context, integrationID, kind, token string) error {
 	if d.down.Load() {
 		return chatrabridge.Errorf(chatrabridge.EUNAVAILABLE, "the store is down")
+	}
+	if d.broken.Load() {
+		return errors.New("unexpected EOF")
 	}
 	return d.store.CheckWebhookToken(ctx, integrationID, kind, token)
 }
@@ -909,6 +915,16 @@ func TestChatraWebhookStoreDownRemembersTokens(t *testing.T) {
 	tokens.down.Store(true)
 	if a := h.chatra(t, in, chatraBody("chatFragment", "REMEMBER", "V", `[{"id":"R1","type":"client","text":"still there?"}]`, "")); a.status != http.StatusOK {
 		t.Errorf("store down, token accepted a moment ago: %v, want 200", a)
+	}
+	tokens.down.Store(false)
+	tokens.broken.Store(true) // a failure, not an answer: the same as down
+	if a := h.chatra(t, in, chatraBody("chatFragment", "REMEMBER", "V", `[{"id":"R2","type":"client","text":"hello?"}]`, "")); a.status != http.StatusOK {
+		t.Errorf("store failing, token accepted before: %v, want 200", a)
+	}
+	tokens.broken.Store(false)
+	tokens.down.Store(true)
+	if a := h.chatra(t, in, chatraBody("chatFragment", "REMEMBER", "V", `[{"id":"R3","type":"client","text":"anyone?"}]`, "")); a.status != http.StatusOK {
+		t.Errorf("store down after a failure, token accepted before: %v, want 200 (the failure must not forget it)", a)
 	}
 	a := h.post(t, "/webhooks/chatra/"+in.ID+"/"+in.ChatraToken+"x", "application/json", []byte(chatraBody("chatStarted", "X", "V", "", "")))
 	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)

@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"strings"
@@ -140,8 +141,11 @@ func translate(err error) error {
 		return err
 	}
 	var netErr net.Error
-	// A closed pool (the process is stopping) is unavailable too: the caller retries elsewhere.
-	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, puddle.ErrClosedPool) || pgconn.SafeToRetry(err) || isConnectError(err) {
+	// A closed pool (the process is stopping) is unavailable too: the caller retries
+	// elsewhere. So is a connection that broke mid-query (the server crashed or restarted:
+	// io.ErrUnexpectedEOF).
+	if errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, puddle.ErrClosedPool) || pgconn.SafeToRetry(err) || isConnectError(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "database unavailable", Err: err}
 	}
 	return err

@@ -2,8 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -176,5 +180,58 @@ func TestOpenErrorsNameTheFix(t *testing.T) {
 	_, err = postgres.Open(ctx, "postgres://postgres:hunter2@[::1/x")
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("bad URL: %v (must fail without echoing the password)", err)
+	}
+}
+
+// A connection that breaks mid-query (the server crashed: no error message, the socket
+// just ends) is EUNAVAILABLE, so callers retry, not "internal".
+func TestBrokenConnectionIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	target, err := pgx.ParseConfig(postgrestest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	conns := make(chan net.Conn, 2)
+	go func() { // a proxy to the server whose connections the test cuts
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", net.JoinHostPort(target.Host, strconv.Itoa(int(target.Port))))
+		if err != nil {
+			c.Close()
+			return
+		}
+		conns <- c
+		conns <- s
+		go func() { _, _ = io.Copy(s, c) }()
+		_, _ = io.Copy(c, s)
+	}()
+	cfg := target.Copy()
+	cfg.Host, cfg.Port = "127.0.0.1", uint16(l.Addr().(*net.TCPAddr).Port)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		client, server := <-conns, <-conns
+		server.Close()
+		client.Close()
+	}()
+	var one int
+	err = conn.QueryRow(ctx, "SELECT 1 FROM pg_sleep(5)").Scan(&one)
+	if err == nil {
+		t.Fatal("the query survived its connection")
+	}
+	t.Logf("broken: %v (%T)", err, err)
+	if got := postgres.Translate(err); chatrabridge.ErrorCode(got) != chatrabridge.EUNAVAILABLE {
+		t.Errorf("translate(%v) = %v (code %q), want EUNAVAILABLE", err, got, chatrabridge.ErrorCode(got))
 	}
 }
