@@ -324,7 +324,7 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 		}
 	}
 	visitor := hook.Visitor()
-	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name)
+	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
 	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
 	for i, sig := range signals {
 		if _, err := w.temporal.SignalWithStartWorkflow(ctx, workflowID, sig.name, sig.arg, start, workflows.ConversationWorkflowName, input); err != nil {
@@ -438,15 +438,22 @@ func checkPayloadSize(sig signal) error {
 }
 
 // startOptions are the options of a SignalWithStart on a conversation: start it if no
-// run is open (also after a previous run closed), else signal the open one.
-func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, chatID, clientID, customer string) client.StartWorkflowOptions {
+// run is open (also after a previous run closed), else signal the open one. The search
+// attributes known already are set at the start, so that the workflow need not upsert
+// them (each upsert costs a visibility write before the task is made).
+func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, chatID, clientID, customer, email string) client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.SAIntegration.ValueSet(truncateBytes(integrationID, maxKeywordBytes)),
 		workflows.SAChatID.ValueSet(truncateBytes(chatID, maxKeywordBytes)),
 		workflows.SAStatus.ValueSet(workflows.StatusOpen),
 	}
-	if clientID != "" {
-		attrs = append(attrs, workflows.SAClientID.ValueSet(truncateBytes(clientID, maxKeywordBytes)))
+	for _, kv := range []struct {
+		key temporal.SearchAttributeKeyKeyword
+		v   string
+	}{{workflows.SAClientID, clientID}, {workflows.SAName, customer}, {workflows.SAEmail, email}} {
+		if v := strings.TrimSpace(kv.v); v != "" {
+			attrs = append(attrs, kv.key.ValueSet(truncateBytes(v, maxKeywordBytes)))
+		}
 	}
 	return client.StartWorkflowOptions{
 		ID:                       workflowID,
@@ -548,7 +555,7 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	if errors.As(err, &notFound) {
 		// The conversation has ended (after its late-reply window): start a new run with
 		// the reply, which delivers it to the chat (Chatra emails a customer who left).
-		start := w.startOptions(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName)
+		start := w.startOptions(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName, conv.CustomerEmail)
 		input := workflows.ConversationInput{IntegrationID: conv.IntegrationID, ChatID: conv.ChatID, ClientID: conv.ClientID}
 		_, err = w.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalReply, sig, start, workflows.ConversationWorkflowName, input)
 		restarted = err == nil

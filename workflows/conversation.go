@@ -125,6 +125,15 @@ func newConversation(ctx workflow.Context, in ConversationInput) *conversation {
 	if c.state.Status == "" {
 		c.state.Status = StatusOpen
 	}
+	// What the start (or the run before) set already is not upserted again.
+	sa, p := workflow.GetTypedSearchAttributes(ctx), &c.published
+	p.integration, _ = sa.GetKeyword(SAIntegration)
+	p.chat, _ = sa.GetKeyword(SAChatID)
+	p.client, _ = sa.GetKeyword(SAClientID)
+	p.email, _ = sa.GetKeyword(SAEmail)
+	p.name, _ = sa.GetKeyword(SAName)
+	p.status, _ = sa.GetKeyword(SAStatus)
+	p.task, _ = sa.GetInt64(SATaskID)
 	return c
 }
 
@@ -546,7 +555,9 @@ func (c *conversation) finish(err error) {
 
 func (c *conversation) loadSettings(ctx workflow.Context) error {
 	var s activities.Settings
-	if err := c.call(ctx, storeOptions("load settings"), a.LoadSettings, activities.LoadSettingsInput{IntegrationID: c.in.IntegrationID}, &s); err != nil {
+	// A local activity: a short read of the store, on the path to the conversation's
+	// task, spared a round trip through the task queue (doc.go, "Latency").
+	if err := c.callLocal(ctx, storeLocalOptions(), "LoadSettings", activities.LoadSettingsInput{IntegrationID: c.in.IntegrationID}, &s); err != nil {
 		return err
 	}
 	if s.LateReplyWindow <= 0 {
@@ -1127,6 +1138,17 @@ func (c *conversation) call(ctx workflow.Context, o workflow.ActivityOptions, fn
 		return f.Get(ctx, nil)
 	}
 	return f.Get(ctx, out)
+}
+
+// callLocal runs a local activity, by its registered name (a.M is a method value on a
+// nil receiver, which a local activity would call), and waits for its result.
+func (c *conversation) callLocal(ctx workflow.Context, o workflow.LocalActivityOptions, name string, in, out any) error {
+	if c.stopping {
+		return errStopping
+	}
+	c.busy++
+	defer func() { c.busy-- }()
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), name, in).Get(ctx, out)
 }
 
 // await waits for cond; it fails only when the workflow is cancelled (also when cond

@@ -1153,6 +1153,27 @@ func TestSearchAttributesAndDetails(t *testing.T) {
 	equalSlices(t, "status upserts", statuses, []string{StatusOpen, StatusClosed, StatusEnded})
 }
 
+// What the start set (as the API's SignalWithStart does) is not upserted again: before
+// the task, nothing is upserted at all.
+func TestSearchAttributesOfTheStartNotUpsertedAgain(t *testing.T) {
+	f := newFixture(t)
+	f.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
+		SAIntegration.ValueSet(testIntegration), SAChatID.ValueSet(testChat), SAClientID.ValueSet(testClient),
+		SAStatus.ValueSet(StatusOpen), SAName.ValueSet("Ivan"), SAEmail.ValueSet("ivan@example.com")))
+	var upserted []string
+	f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		for k := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {
+			upserted = append(upserted, k.GetName())
+		}
+	}).Return(nil)
+	f.started(time.Second, "start-1", ivan)
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+	slices.Sort(upserted)
+	equalSlices(t, "upserted", upserted, []string{"ConversationStatus", "ConversationStatus", "PlanfixTaskId"}) // closed, ended; the task
+}
+
 // The current details read like the conversation: status, task link, counts, last error.
 func TestDetailsText(t *testing.T) {
 	c := &conversation{state: State{Status: StatusOpen, Episode: 1, TaskID: 100, TaskURL: testAccount + "/task/100",

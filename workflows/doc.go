@@ -157,6 +157,14 @@
 // Histories recorded before SaveConversation had a result replay unchanged: their nil
 // result decodes into the zero SaveConversationResult.
 //
+// Latency. The path from a chatStarted webhook to the task is kept short: the settings
+// are read by a local activity (no round trip through the task queue; its result is a
+// marker in the history), and the search attributes the API sets at the start
+// (integration, chat, client, status, and the customer's name and email when the webhook
+// has them) are read back at the start of each run and not upserted again, so that no
+// visibility write precedes EnsureContact and CreateTask. docs/BENCHMARKS.md, "task",
+// has the measurements.
+//
 // Episodes and queues. A visitor message that arrives after the chat closed (or while it
 // is closing) belongs to the next chat: it waits in nextPending until the new episode's
 // task exists, while the closing episode's own messages still go into the old task

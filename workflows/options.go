@@ -24,6 +24,12 @@ func storeOptions(summary string) workflow.ActivityOptions {
 	}
 }
 
+// storeLocalOptions: a read of the store as a local activity (the settings).
+func storeLocalOptions() workflow.LocalActivityOptions {
+	o := storeOptions("")
+	return workflow.LocalActivityOptions{StartToCloseTimeout: o.StartToCloseTimeout, RetryPolicy: o.RetryPolicy}
+}
+
 // planfixOptions: calls to Planfix. Each request waits its turn at the account's rate
 // limit (one a second, shared by every worker), so a call may queue for minutes behind
 // other conversations: the timeout allows for it and the activity heartbeats while it

@@ -144,6 +144,10 @@ func (s *stack) signal(chatID, name string, arg any) {
 		ID: id, TaskQueue: s.queue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "Chat with Ivan on Example shop",
+		// What the API sets at the start (the workflow does not upsert it again).
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAIntegration.ValueSet(s.integ.ID), workflows.SAChatID.ValueSet(chatID),
+			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(clientID)),
 	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: clientID})
 	if err != nil {
 		s.t.Fatalf("signal %s: %v", name, err)
