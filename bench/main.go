@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,6 +60,7 @@ var (
 	ingestN     = flag.Int("ingest-n", 1000, "webhooks per ingestion round (and as many baseline signals)")
 	ingestChats = flag.Int("ingest-chats", 200, "chats the ingestion webhooks are spread over")
 	ingestConc  = flag.Int("ingest-concurrency", 16, "concurrent senders in the ingestion scenario")
+	memWait     = flag.Duration("memory-wait", 30*time.Minute, "how long the memory scenario waits for every conversation to have its task before it measures")
 	ingestRound = flag.Int("ingest-rounds", 2, "alternating baseline/webhook rounds")
 	taskRate    = flag.Int("task-rate", 20, "new chats per second in the chat-to-task scenario")
 	taskFor     = flag.Duration("task-duration", 10*time.Second, "how long new chats arrive in the chat-to-task scenario")
@@ -72,6 +74,7 @@ var (
 	taskBase    = flag.Bool("task-baseline", true, "run the chat-to-task baseline (a plain SDK workflow with as many activities, same rate) before the bridge")
 	baseLike    = flag.Bool("task-baseline-like", false, "the task baseline also takes two signals and upserts search attributes three times per workflow, as a conversation does")
 	pollers     = flag.String("worker-pollers", "auto", "workflow and activity task pollers of the bridge's worker and of the task baseline's: auto (scaling, the bridge's default) or a fixed number of each (2 is the SDK's default)")
+	memProfile  = flag.String("memprofile", "", "write a heap profile (in use, after GC) at each size of the memory scenario to this file, suffixed with the size (go tool pprof -sample_index=inuse_space -top)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the scenarios (the whole process: bridge, embedded Temporal server, sandbox) to this file")
 )
 
@@ -340,7 +343,12 @@ func scratchSchema(ctx context.Context, base string) (string, func(), error) {
 	return base + sep + "search_path=" + schema, drop, nil // the app migrates it
 }
 
-// settle waits until the sandbox's Planfix has had no request for a second (the
+// settleQuiet is how long Planfix must have been quiet for the bridge to be idle: longer
+// than the comment lane's reorder window (2 s of a quiet chat, workflows' reorderQuiet),
+// during which messages wait without a request.
+const settleQuiet = 3 * time.Second
+
+// settle waits until the sandbox's Planfix has had no request for settleQuiet (the
 // previous scenario's conversations are done), at most max.
 func (e *env) settle(max time.Duration) {
 	deadline := time.Now().Add(max)
@@ -349,7 +357,7 @@ func (e *env) settle(max time.Duration) {
 		n := e.sb.RequestCounts()[sandbox.TargetPlanfix].Total
 		if n != last {
 			last, since = n, time.Now()
-		} else if time.Since(since) > time.Second {
+		} else if time.Since(since) > settleQuiet {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -492,14 +500,16 @@ func (e *env) ingest(ctx context.Context) error {
 		return nil
 	}
 	for r := 0; r < *ingestRound; r++ {
-		if err := do("r", r); err != nil {
-			return err
+		order := []string{"r", "h"} // baseline first in even rounds, webhooks first in odd ones
+		if r%2 == 1 {
+			order[0], order[1] = order[1], order[0]
 		}
-		e.settle(20 * time.Second)
-		if err := do("h", r); err != nil {
-			return err
+		for _, kind := range order {
+			if err := do(kind, r); err != nil {
+				return err
+			}
+			e.settle(20 * time.Second)
 		}
-		e.settle(20 * time.Second)
 	}
 	rawTP := float64(raw.ok) / raw.took.Seconds()
 	hookTP := float64(hook.ok) / hook.took.Seconds()
@@ -871,8 +881,60 @@ func heap() uint64 {
 	return m.HeapAlloc
 }
 
+// heapShares estimates the heap in use by part of the process from the runtime's heap
+// profile (as of the last GC; sampled, scaled as pprof scales it): "server" for
+// allocations under the embedded Temporal server's code, "worker" for those under the
+// SDK's or the bridge's workflow and activity code, "other" for the rest (the sandbox,
+// the API, metrics, the runtime). The bench's process holds all of them; in production
+// the worker is a process of its own and the server runs elsewhere.
+func heapShares() map[string]float64 {
+	heap() // two GCs: the profile then describes the heap as it is now
+	runtime.GC()
+	var recs []runtime.MemProfileRecord
+	n, _ := runtime.MemProfile(nil, false)
+	for {
+		recs = make([]runtime.MemProfileRecord, n+50)
+		var ok bool
+		if n, ok = runtime.MemProfile(recs, false); ok {
+			recs = recs[:n]
+			break
+		}
+	}
+	rate := float64(runtime.MemProfileRate)
+	out := map[string]float64{}
+	for _, r := range recs {
+		inuse := float64(r.AllocBytes - r.FreeBytes)
+		objects := float64(r.AllocObjects - r.FreeObjects)
+		if inuse <= 0 || objects <= 0 {
+			continue
+		}
+		if rate > 1 { // the sampling's correction, as in pprof
+			inuse /= 1 - math.Exp(-(inuse/objects)/rate)
+		}
+		part := "other"
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			switch fn := f.Function; {
+			case strings.HasPrefix(fn, "go.temporal.io/server/"):
+				part = "server"
+			case part == "other" && (strings.HasPrefix(fn, "go.temporal.io/sdk/") ||
+				strings.Contains(fn, "chatrabridge/workflows.") || strings.Contains(fn, "chatrabridge/activities.")):
+				part = "worker"
+			}
+			if part == "server" || !more {
+				break
+			}
+		}
+		out[part] += inuse
+	}
+	return out
+}
+
 func (e *env) memory(ctx context.Context) error {
 	prev := 0
+	tasksBefore := len(e.sb.Planfix().Tasks())
+	baseShares := heapShares()
 	base := heap()
 	add(Result{Scenario: "memory", Metric: "heap before (whole process)", Value: float64(base) / (1 << 20), Unit: "MiB"})
 	for _, f := range strings.Split(*memSizes, ",") {
@@ -909,17 +971,45 @@ func (e *env) memory(ctx context.Context) error {
 		}
 		wg.Wait()
 		startedIn := time.Since(start)
-		// Let their first workflow tasks (and any activities) run, then measure.
+		// Idle means set up: wait until every conversation has its task in Planfix (the
+		// first episode's activities done), then until Planfix is quiet, then measure.
+		setUp := time.Now()
+		for len(e.sb.Planfix().Tasks()) < tasksBefore+n-int(failed.Load()) && time.Since(setUp) < *memWait {
+			time.Sleep(time.Second)
+		}
 		e.settle(5 * time.Minute)
 		time.Sleep(3 * time.Second)
 		h := heap()
+		if *memProfile != "" {
+			if err := writeHeapProfile(fmt.Sprintf("%s.%d", *memProfile, n)); err != nil {
+				return err
+			}
+		}
 		per := (float64(h) - float64(base)) / float64(n)
+		shares := heapShares()
+		perShare := map[string]float64{}
+		for k, v := range shares {
+			perShare[k+"_kib_per_conversation"] = (v - baseShares[k]) / float64(n) / 1024
+		}
 		add(Result{Scenario: "memory", Metric: fmt.Sprintf("heap with %d idle conversations", n), Value: float64(h) / (1 << 20), Unit: "MiB",
-			Extra: map[string]any{"start_failures": failed.Load(), "started_in": startedIn.String(), "planfix_tasks": len(e.sb.Planfix().Tasks())}})
-		add(Result{Scenario: "memory", Metric: fmt.Sprintf("per conversation, %d open", n), Value: per / 1024, Unit: "KiB", Goal: "<= 64 KiB", Met: bp(per <= 64*1024)})
+			Extra: map[string]any{"start_failures": failed.Load(), "started_in": startedIn.String(), "set_up_in": time.Since(start).String(),
+				"conversations_with_task": len(e.sb.Planfix().Tasks()) - tasksBefore, "heap_profile_shares": perShare}})
+		add(Result{Scenario: "memory", Metric: fmt.Sprintf("whole process, per conversation, %d open", n), Value: per / 1024, Unit: "KiB"})
+		add(Result{Scenario: "memory", Metric: fmt.Sprintf("embedded server's share, per conversation, %d", n), Value: perShare["server_kib_per_conversation"], Unit: "KiB"})
+		worker := perShare["worker_kib_per_conversation"]
+		add(Result{Scenario: "memory", Metric: fmt.Sprintf("worker's share, per conversation, %d open", n), Value: worker, Unit: "KiB", Goal: "<= 64 KiB", Met: bp(worker <= 64)})
 		prev = n
 	}
 	return nil
+}
+
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 // ---- output ----
