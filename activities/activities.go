@@ -57,6 +57,11 @@ const (
 	// ErrChatraInput: the chatra package refused the input before sending it (a
 	// *chatra.InputError). Non-retryable.
 	ErrChatraInput = "chatra.invalid_input"
+	// ErrContactGone: Planfix refused the contact a task was created for, and no longer
+	// has it (deleted or merged by an employee, or a sandbox that forgot its state): the
+	// store's mappings to it are forgotten, so that EnsureContact finds or creates the
+	// visitor's contact again. Non-retryable: the caller sets the contact up again.
+	ErrContactGone = "planfix.contact_gone"
 )
 
 // Activities holds what the activities need. It is safe for concurrent use.

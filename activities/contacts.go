@@ -22,6 +22,10 @@ import (
 // It then maps the visitor to the contact in the store. Switched is true when the
 // conversation had a contact and the email names another one.
 //
+// A contact found in the store is not checked in Planfix (it would cost a request each
+// chat); one Planfix no longer has is forgotten by CreateTask when Planfix refuses it
+// (ErrContactGone).
+//
 // A retried attempt looks for a contact an earlier attempt created (its sourceObjectId
 // derives from the integration and the visitor) before creating one.
 func (a *Activities) EnsureContact(ctx context.Context, in EnsureContactInput) (EnsureContactResult, error) {

@@ -305,3 +305,91 @@ func TestUpdateContact(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A visitor mapped to a contact Planfix no longer has: Planfix refuses it as assigner and
+// as counterparty, CreateTask checks the contact (one request, on that failure only),
+// forgets the mappings to it and reports ErrContactGone, non-retryable, naming the
+// contact; the next EnsureContact creates a new contact, for which the task is created.
+func TestCreateTaskForgetsAContactPlanfixNoLongerHas(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const stale = int64(999)
+	for _, c := range []postgres.Contact{
+		{IntegrationID: integrationID, ChatraClientID: clientID, Email: "ivan@example.com", PlanfixContactID: stale},
+		{IntegrationID: integrationID, ChatraClientID: "PHONE", PlanfixContactID: stale},
+	} {
+		if err := e.db.SaveContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ensure := activities.EnsureContactInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Visitor: ivan()}
+	r := must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, ensure))
+	equal(t, "contact before (the stale mapping, Planfix not asked)", r.ContactID, stale)
+
+	var ts testsuite.WorkflowTestSuite
+	aenv := ts.NewTestActivityEnvironment()
+	aenv.RegisterActivity(e.acts)
+	in := activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Episode: 1, ContactID: stale, Visitor: ivan()}
+	_, err := aenv.ExecuteActivity(e.acts.CreateTask, in)
+	app := appError(t, err)
+	equal(t, "error type", app.Type(), activities.ErrContactGone)
+	equal(t, "non-retryable", app.NonRetryable(), true)
+	contains(t, "message", app.Error(), "contact 999")
+	equal(t, "requests", strings.Join(e.requests(), "; "), "POST /task/; POST /task/; GET /contact/999")
+	if n := len(e.planfix.Tasks()); n != 0 {
+		t.Errorf("planfix has %d tasks, want none", n)
+	}
+	for _, client := range []string{clientID, "PHONE"} {
+		if m, err := e.db.FindContactByClient(ctx, integrationID, client); err == nil {
+			t.Errorf("visitor %s is still mapped: %+v", client, m)
+		}
+	}
+	if m, err := e.db.FindContactByEmail(ctx, integrationID, "ivan@example.com"); err == nil {
+		t.Errorf("the email is still mapped: %+v", m)
+	}
+
+	// Set up again: a new contact, and the task for it.
+	r = must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, ensure))
+	equal(t, "how", r.How, activities.ContactCreated)
+	if r.ContactID == stale || r.ContactID <= 0 {
+		t.Fatalf("contact after = %d, want a new one", r.ContactID)
+	}
+	in.ContactID = r.ContactID
+	v, err := aenv.ExecuteActivity(e.acts.CreateTask, in)
+	if err != nil {
+		t.Fatalf("create the task for the new contact: %v", err)
+	}
+	var task activities.CreateTaskResult
+	if err := v.Get(&task); err != nil || task.TaskID <= 0 {
+		t.Fatalf("task = %+v, %v", task, err)
+	}
+	got, ok := e.planfix.Task(task.TaskID)
+	if !ok || got.Assigner != "contact:"+itoa(r.ContactID) {
+		t.Errorf("task %d = %+v, %v; want the new contact as assigner", task.TaskID, got, ok)
+	}
+}
+
+// A contact Planfix still has but refuses for the task keeps its mapping, and the
+// refusal is reported as it was (no ErrContactGone).
+func TestCreateTaskKeepsAContactPlanfixHas(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+	if err := e.db.SaveContact(ctx, postgres.Contact{IntegrationID: integrationID, ChatraClientID: clientID, PlanfixContactID: contact}); err != nil {
+		t.Fatal(err)
+	}
+	e.planfix.InjectFaults(
+		sandbox.PlanfixFault{Status: 400, Code: 41, Message: "Wrong value of parameter assigner"},
+		sandbox.PlanfixFault{Status: 400, Code: 41, Message: "Wrong value of parameter counterparty"})
+	var ts testsuite.WorkflowTestSuite
+	aenv := ts.NewTestActivityEnvironment()
+	aenv.RegisterActivity(e.acts)
+	_, err := aenv.ExecuteActivity(e.acts.CreateTask, activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID,
+		ClientID: clientID, Episode: 1, ContactID: contact, Visitor: ivan()})
+	app := appError(t, err)
+	equal(t, "error type", app.Type(), "planfix.bad_request")
+	equal(t, "requests", strings.Join(e.requests(), "; "), "POST /task/; POST /task/; GET /contact/"+itoa(contact))
+	if m, err := e.db.FindContactByClient(ctx, integrationID, clientID); err != nil || m.PlanfixContactID != contact {
+		t.Errorf("mapping = %+v, %v; want it kept", m, err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
@@ -77,6 +79,12 @@ func contactTaskFilters(i *chatrabridge.Integration, contactID int64) []planfix.
 // attempt first looks among the contact's tasks for one created with it. Should Planfix
 // refuse a contact as assigner (unverified in its documentation), the contact is set as
 // the task's counterparty instead; a task made that way is not found again by a retry.
+//
+// Should Planfix refuse the contact as counterparty too, CreateTask asks Planfix whether
+// the contact still exists (one request, on this failure only): when it does not (the
+// store mapped the visitor to a contact an employee has since deleted or merged), the
+// store's mappings to it are forgotten and the error is ErrContactGone, which tells the
+// workflow to set the contact up again. Otherwise Planfix's refusal is returned.
 func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (CreateTaskResult, error) {
 	if in.ContactID <= 0 || in.Episode < 1 || in.ChatID == "" {
 		return CreateTaskResult{}, invalidInput("create task: chatId, contactId and episode (from 1) are required")
@@ -112,11 +120,42 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 		a.Logger.Warn("planfix refused the contact as assigner; setting it as counterparty", "integration", in.IntegrationID, "contact", in.ContactID)
 		nt.Counterparty, nt.Assigner = nt.Assigner, ""
 		id, err = pf.CreateTask(ctx, nt)
+		if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && strings.EqualFold(pe.Param, "counterparty") {
+			if goneErr := a.checkContactGone(ctx, pf, in.IntegrationID, in.ContactID, err); goneErr != nil {
+				return CreateTaskResult{}, goneErr
+			}
+		}
 	}
 	if err != nil {
 		return CreateTaskResult{}, fail(err)
 	}
 	return CreateTaskResult{TaskID: id}, nil
+}
+
+// checkContactGone is called once Planfix has refused contactID as the task's assigner
+// and as its counterparty (refused is the last refusal). It returns nil when Planfix
+// still has the contact (the refusal stands); an ErrContactGone error, after forgetting
+// the store's mappings to the contact, when Planfix does not have it or has it deleted;
+// and the failure of the check or of the store otherwise (retried when transient).
+func (a *Activities) checkContactGone(ctx context.Context, pf *planfix.Client, integrationID string, contactID int64, refused error) error {
+	c, err := pf.GetContact(ctx, contactID, "id,isDeleted")
+	switch {
+	case planfix.IsNotFound(err):
+	case err != nil:
+		return fail(err)
+	case c.IsDeleted:
+	default:
+		return nil
+	}
+	n, err := a.DB.ForgetContact(ctx, integrationID, contactID)
+	if err != nil {
+		return fail(fmt.Errorf("forget contact %d, which planfix no longer has: %w", contactID, err))
+	}
+	a.Logger.Warn("planfix no longer has the contact; forgot the visitors mapped to it", "integration", integrationID, "contact", contactID, "visitors", n)
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("planfix no longer has contact %d (deleted or merged) and refused it as the task's assigner and counterparty: the store forgot it (%d visitor mapping(s)), so the contact is set up again",
+			contactID, n),
+		ErrContactGone, refused)
 }
 
 // TaskName is the name of a chat's task: "Chat with Ivan on Example shop".

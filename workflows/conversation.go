@@ -626,42 +626,36 @@ func (c *conversation) beginEpisode(ctx workflow.Context) error {
 	}
 }
 
+// setupEpisode sets the current episode up: the contact, the task, the store row, then
+// the optional steps. A task refused because Planfix no longer has the contact
+// (activities.ErrContactGone: CreateTask has forgotten the store's mappings to it) makes
+// it set the contact up again at once (EnsureContact then finds or creates the visitor's
+// contact anew) and try the task again, once per call: a second such refusal fails the
+// setup like any other error.
 func (c *conversation) setupEpisode(ctx workflow.Context) error {
-	if c.state.ContactID == 0 {
-		known := c.visitor
-		var r activities.EnsureContactResult
-		if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{
-			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Visitor: c.visitor,
-		}, &r); err != nil {
-			return err
-		}
-		c.state.ContactID = r.ContactID
-		// What the visitor told while the contact was being found still goes onto it.
-		if known.Name != c.visitor.Name || known.Phone != c.visitor.Phone || !strings.EqualFold(known.Email, c.visitor.Email) {
-			c.contactDirty = true
-			c.emailChanged = !strings.EqualFold(known.Email, c.visitor.Email)
-		}
-		c.publish(ctx)
-	}
 	var task int64
-	if c.settings.NewTaskOnlyIfNoActiveTask {
-		var r activities.FindActiveTaskResult
-		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.state.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
-			IntegrationID: c.in.IntegrationID, ContactID: c.state.ContactID,
-		}, &r); err != nil {
+	for again := true; ; again = false {
+		if c.state.ContactID == 0 {
+			if err := c.ensureContact(ctx); err != nil {
+				return err
+			}
+		}
+		var err error
+		task, err = c.findOrCreateTask(ctx)
+		var app *temporal.ApplicationError
+		if err != nil && again && errors.As(err, &app) && app.Type() == activities.ErrContactGone {
+			c.recordError(ctx, fmt.Sprintf("create the task for contact %d", c.state.ContactID), err)
+			c.state.ContactID = 0
+			// The new contact is made from everything the visitor told so far: nothing is
+			// left to write onto it, nor an email to look up again.
+			c.contactDirty, c.emailChanged = false, false
+			c.publish(ctx)
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		task = r.TaskID
-	}
-	if task == 0 {
-		var r activities.CreateTaskResult
-		if err := c.call(ctx, planfixOptions("create the task: "+activities.TaskName(c.customer(), c.settings.Name)), a.CreateTask, activities.CreateTaskInput{
-			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Episode: c.state.Episode, EpisodeKey: c.episodeKey(ctx),
-			ContactID: c.state.ContactID, Visitor: c.visitor,
-		}, &r); err != nil {
-			return err
-		}
-		task = r.TaskID
+		break
 	}
 	c.setTask(ctx, task)
 	c.episodeReady = true
@@ -682,6 +676,49 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 		c.saveConversation(ctx)
 	}
 	return nil
+}
+
+// ensureContact finds or creates the visitor's contact and makes it the conversation's.
+func (c *conversation) ensureContact(ctx workflow.Context) error {
+	known := c.visitor
+	var r activities.EnsureContactResult
+	if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{
+		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Visitor: c.visitor,
+	}, &r); err != nil {
+		return err
+	}
+	c.state.ContactID = r.ContactID
+	// What the visitor told while the contact was being found still goes onto it.
+	if known.Name != c.visitor.Name || known.Phone != c.visitor.Phone || !strings.EqualFold(known.Email, c.visitor.Email) {
+		c.contactDirty = true
+		c.emailChanged = !strings.EqualFold(known.Email, c.visitor.Email)
+	}
+	c.publish(ctx)
+	return nil
+}
+
+// findOrCreateTask returns the task of the episode: with "create a new task only if the
+// contact has no active task" the contact's active task if it has one, else a new task.
+func (c *conversation) findOrCreateTask(ctx workflow.Context) (int64, error) {
+	if c.settings.NewTaskOnlyIfNoActiveTask {
+		var r activities.FindActiveTaskResult
+		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.state.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
+			IntegrationID: c.in.IntegrationID, ContactID: c.state.ContactID,
+		}, &r); err != nil {
+			return 0, err
+		}
+		if r.TaskID != 0 {
+			return r.TaskID, nil
+		}
+	}
+	var r activities.CreateTaskResult
+	if err := c.call(ctx, planfixOptions("create the task: "+activities.TaskName(c.customer(), c.settings.Name)), a.CreateTask, activities.CreateTaskInput{
+		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.state.ClientID, Episode: c.state.Episode, EpisodeKey: c.episodeKey(ctx),
+		ContactID: c.state.ContactID, Visitor: c.visitor,
+	}, &r); err != nil {
+		return 0, err
+	}
+	return r.TaskID, nil
 }
 
 // episodeKey identifies the current episode among every run of this chat's workflow:

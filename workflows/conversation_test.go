@@ -881,6 +881,76 @@ func TestSetupFailureRetriedAtNextEvent(t *testing.T) {
 	equalBatches(t, f.commentBatches(), [][]string{{"M1:hi", "M2:hello?"}})
 }
 
+// The visitor's contact that the store knew is gone from Planfix: CreateTask reports
+// ErrContactGone (and has forgotten the mapping), and the setup sets the contact up again
+// at once, without the setup's backoff, and creates the task for the new contact.
+func TestSetupSetsAGoneContactUpAgain(t *testing.T) {
+	f := newFixture(t)
+	contacts := []activities.EnsureContactResult{{ContactID: 7, How: activities.ContactByClient}, {ContactID: 8, How: activities.ContactCreated}}
+	f.contact = func(activities.EnsureContactInput) (activities.EnsureContactResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		r := contacts[0]
+		if len(contacts) > 1 {
+			contacts = contacts[1:]
+		}
+		return r, nil
+	}
+	f.createTaskErr = []error{permanent(activities.ErrContactGone, "planfix no longer has contact 7 (deleted or merged)")}
+	f.message(time.Second, "frag-1", msg("M1", "hi", start))
+	during := f.queryAt(time.Minute)
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	equalSlices(t, "setup calls", f.names()[:6], []string{"EnsureContact", "CreateTask", "EnsureContact", "CreateTask", "SaveConversation", "AddContactAction"})
+	ensures, creates := f.callsOf("EnsureContact"), f.callsOf("CreateTask")
+	equal(t, "EnsureContact calls", len(ensures), 2)
+	equal(t, "CreateTask calls", len(creates), 2)
+	equal(t, "second EnsureContact's contact", ensures[1].In.(activities.EnsureContactInput).ContactID, 0)
+	equal(t, "first task's contact", creates[0].In.(activities.CreateTaskInput).ContactID, 7)
+	equal(t, "second task's contact", creates[1].In.(activities.CreateTaskInput).ContactID, 8)
+	equalTime(t, "second CreateTask (at once, no backoff)", creates[1].At, creates[0].At)
+	equal(t, "task", during.TaskID, 100)
+	equal(t, "contact", during.ContactID, 8)
+	contains(t, "last error", during.LastError, "contact 7")
+	equal(t, "saved contact", f.saved()[0].ContactID, 8)
+	equal(t, "saved task", f.saved()[0].TaskID, 100)
+	equal(t, "action's contact", f.callsOf("AddContactAction")[0].In.(activities.AddContactActionInput).ContactID, 8)
+	equalBatches(t, f.commentBatches(), [][]string{{"M1:hi"}})
+}
+
+// A contact reported gone twice in one setup attempt does not loop: the attempt fails,
+// and the next one (after the setup's backoff) tries again with the contact it has.
+func TestSetupSetsAGoneContactUpOncePerAttempt(t *testing.T) {
+	f := newFixture(t)
+	next := int64(7)
+	f.contact = func(activities.EnsureContactInput) (activities.EnsureContactResult, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		next++
+		return activities.EnsureContactResult{ContactID: next - 1, How: activities.ContactCreated}, nil
+	}
+	gone := permanent(activities.ErrContactGone, "planfix no longer has the contact")
+	f.createTaskErr = []error{gone, gone}
+	f.message(time.Second, "frag-1", msg("M1", "hi", start))
+	f.closed(2*time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	ensures, creates := f.callsOf("EnsureContact"), f.callsOf("CreateTask")
+	equal(t, "EnsureContact calls", len(ensures), 2)
+	equal(t, "CreateTask calls", len(creates), 3)
+	if !creates[1].At.Equal(creates[0].At) {
+		t.Errorf("second CreateTask at %v, want at once (%v)", creates[1].At, creates[0].At)
+	}
+	if creates[2].At.Sub(creates[1].At) < 30*time.Second {
+		t.Errorf("third CreateTask %v after the second, want after the setup's backoff", creates[2].At.Sub(creates[1].At))
+	}
+	equal(t, "third task's contact", creates[2].In.(activities.CreateTaskInput).ContactID, 8)
+	equalBatches(t, f.commentBatches(), [][]string{{"M1:hi"}})
+}
+
 // A setup that keeps failing while the chat is idle fails the workflow visibly, with the
 // cause, rather than waiting forever.
 func TestSetupFailureGivesUpWhenIdle(t *testing.T) {

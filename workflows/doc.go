@@ -178,7 +178,11 @@
 // the conversation. A setup that fails for good (a wrong template id) is retried with
 // backoff or at the next chat event, so fixing the integration heals open chats; if the
 // chat goes idle meanwhile, the workflow fails visibly, its history keeping every
-// message, to be reset once the integration is fixed.
+// message, to be reset once the integration is fixed. One permanent failure heals at
+// once: a task refused because Planfix no longer has the contact the store mapped the
+// visitor to (activities.ErrContactGone; EnsureContact trusts the store without asking
+// Planfix, to save a request; CreateTask then forgets the store's mappings to it) makes
+// the setup set the contact up again and create the task at once, once per setup attempt.
 //
 // Idempotency. Planfix creates carry deterministic sourceObjectIds (chat + episode for a
 // task, chat + first message id for a comment, the note's key for a note) and a retried

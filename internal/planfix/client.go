@@ -497,6 +497,24 @@ func (c *Client) CreateContact(ctx context.Context, nc NewContact) (int64, error
 	return c.create(ctx, "create contact", "/contact/", body)
 }
 
+// GetContact returns contact id with GET /contact/{id} and the given fields
+// (comma-separated; empty means DefaultContactFields). A contact that does not exist (or
+// that the token's employee cannot see) is a KindNotFound *Error (code 2000); one that
+// was deleted may still be returned, with IsDeleted set.
+func (c *Client) GetContact(ctx context.Context, id int64, fields string) (*Contact, error) {
+	var out struct {
+		Contact *Contact `json:"contact"`
+	}
+	op := idPath("get contact %d", id)
+	if _, err := c.do(ctx, call{op: op, method: http.MethodGet, path: idPath("/contact/%d", id), query: fieldsQuery(fields, DefaultContactFields)}, &out); err != nil {
+		return nil, err
+	}
+	if out.Contact == nil {
+		return nil, c.fail(&Error{Op: op, HTTPStatus: http.StatusOK, Kind: KindUnavailable, Retryable: true, Message: "planfix answered without the contact; the call is retried"})
+	}
+	return out.Contact, nil
+}
+
 // ContactUpdate is a change to a contact; empty fields are left as they are.
 type ContactUpdate struct {
 	Name        string

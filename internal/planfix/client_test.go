@@ -788,3 +788,46 @@ func TestConfigLogValue(t *testing.T) {
 		t.Errorf("log line = %s", out)
 	}
 }
+
+// GetContact reads one contact by number with the fields asked for (the default ones
+// when none are); a contact Planfix does not have is a permanent not-found, and an
+// answer without the contact is retried.
+func TestGetContact(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, planfix.Config{})
+	c := f.client
+	sid := planfix.SourceObjectID("integration-1", "contact", "V1")
+	id := f.sb.AddContact(sandbox.PlanfixContact{TemplateID: sandbox.PlanfixContactTemplateID, SourceObjectID: sid,
+		Name: "Ivan", Lastname: "Petrov", Email: "ivan@example.com", Phones: []sandbox.PlanfixPhone{{Number: "+371 2000 0000", Type: 1}}})
+
+	got, err := c.GetContact(ctx, id, "")
+	if err != nil {
+		t.Fatalf("GetContact: %v", err)
+	}
+	checkRequest(t, f.last(t), "GET", fmt.Sprintf("/rest/contact/%d", id), fields(planfix.DefaultContactFields), "")
+	if got.ID != id || got.Name != "Ivan" || got.Lastname != "Petrov" || got.Email != "ivan@example.com" || got.SourceObjectID != sid ||
+		got.Template == nil || got.Template.ID != sandbox.PlanfixContactTemplateID || len(got.Phones) != 1 || got.IsDeleted || got.IsCompany {
+		t.Errorf("GetContact = %+v", got)
+	}
+	only, err := c.GetContact(ctx, id, "id,isDeleted")
+	if err != nil || only.ID != id || only.Name != "" || only.IsDeleted {
+		t.Errorf("GetContact(fields id,isDeleted) = %+v, %v: want the id only", only, err)
+	}
+	checkRequest(t, f.last(t), "GET", fmt.Sprintf("/rest/contact/%d", id), fields("id,isDeleted"), "")
+
+	_, err = c.GetContact(ctx, id+1000, "id")
+	var pe *planfix.Error
+	if !planfix.IsNotFound(err) || planfix.IsRetryable(err) || !errors.As(err, &pe) || pe.Code != planfix.CodeContactNotFound ||
+		!strings.HasPrefix(pe.Error(), fmt.Sprintf("get contact %d: ", id+1000)) {
+		t.Errorf("GetContact(missing) = %v, want a permanent not found (code 2000) naming the call", err)
+	}
+
+	f.sb.InjectFaults(sandbox.PlanfixFault{Status: 200, Body: `{"result":"success"}`})
+	if _, err := c.GetContact(ctx, id, ""); planfix.ErrorKind(err) != planfix.KindUnavailable || !planfix.IsRetryable(err) {
+		t.Errorf("GetContact(answer without the contact) = %v, want a retryable unavailable", err)
+	}
+
+	if n, m := len(f.limiter.waits), len(f.sb.RequestLog()); n != m || n != 4 {
+		t.Errorf("limiter.Wait called %d times for %d requests, want 4", n, m)
+	}
+}

@@ -47,3 +47,20 @@ func (db *DB) FindContactByEmail(ctx context.Context, integrationID, email strin
 	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Contact])
 	return c, translate(err)
 }
+
+// ForgetContact deletes every mapping of the integration's visitors (and so of their
+// emails) to a Planfix contact, for a contact Planfix no longer has: the next lookup
+// finds the visitor's contact again, or creates one. It returns how many visitors were
+// mapped to it. It is idempotent.
+//
+// The conversations that used the contact keep it: a conversation row records which
+// contact its task was for, a running conversation writes its new contact on its next
+// save, and no lookup hands the id out once the mappings are gone.
+func (db *DB) ForgetContact(ctx context.Context, integrationID string, contactID int64) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM contacts WHERE integration_id = $1 AND planfix_contact_id = $2`,
+		integrationID, contactID)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return tag.RowsAffected(), nil
+}

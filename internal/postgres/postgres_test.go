@@ -136,6 +136,64 @@ func TestContacts(t *testing.T) {
 	}
 }
 
+// ForgetContact deletes every visitor's mapping to a contact Planfix no longer has, so
+// that neither the visitor nor the email finds it again; other contacts' mappings, other
+// integrations' and the conversations that used the contact are left as they are.
+func TestForgetContact(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	ctx := context.Background()
+	insertIntegration(t, db, "shop")
+	insertIntegration(t, db, "other")
+	for _, c := range []postgres.Contact{
+		{IntegrationID: "shop", ChatraClientID: "laptop", Email: "ivan@example.com", PlanfixContactID: 12},
+		{IntegrationID: "shop", ChatraClientID: "phone", PlanfixContactID: 12},
+		{IntegrationID: "shop", ChatraClientID: "anna", Email: "anna@example.com", PlanfixContactID: 13},
+		{IntegrationID: "other", ChatraClientID: "laptop", Email: "ivan@example.com", PlanfixContactID: 12},
+	} {
+		if err := db.SaveContact(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	task, contact := int64(42), int64(12)
+	if _, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1",
+		ClientID: "laptop", PlanfixTaskID: &task, PlanfixContactID: &contact}); err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := db.ForgetContact(ctx, "shop", 12)
+	if err != nil || n != 2 {
+		t.Fatalf("ForgetContact = %d, %v; want 2 visitors forgotten", n, err)
+	}
+	for _, client := range []string{"laptop", "phone"} {
+		if c, err := db.FindContactByClient(ctx, "shop", client); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+			t.Errorf("visitor %s after forgetting: %+v, %v; want ENOTFOUND", client, c, err)
+		}
+	}
+	if c, err := db.FindContactByEmail(ctx, "shop", "ivan@example.com"); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Errorf("email after forgetting: %+v, %v; want ENOTFOUND", c, err)
+	}
+	if c, err := db.FindContactByClient(ctx, "shop", "anna"); err != nil || c.PlanfixContactID != 13 {
+		t.Errorf("another contact's visitor = %+v, %v; want contact 13 kept", c, err)
+	}
+	if c, err := db.FindContactByEmail(ctx, "other", "ivan@example.com"); err != nil || c.PlanfixContactID != 12 {
+		t.Errorf("another integration's mapping = %+v, %v; want contact 12 kept", c, err)
+	}
+	if conv, err := db.GetConversation(ctx, "shop", "C1"); err != nil || conv.PlanfixContactID == nil || *conv.PlanfixContactID != 12 {
+		t.Errorf("conversation after forgetting = %+v, %v; want its contact kept", conv, err)
+	}
+
+	if n, err := db.ForgetContact(ctx, "shop", 12); err != nil || n != 0 {
+		t.Errorf("ForgetContact again = %d, %v; want 0, nil", n, err)
+	}
+	// The visitor is mapped again to the contact found or created next.
+	if err := db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "laptop", Email: "ivan@example.com", PlanfixContactID: 14}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := db.FindContactByEmail(ctx, "shop", "ivan@example.com"); err != nil || c.PlanfixContactID != 14 {
+		t.Errorf("email after mapping again = %+v, %v; want contact 14", c, err)
+	}
+}
+
 func TestEnsureDatabaseCreatesIt(t *testing.T) {
 	ctx := context.Background()
 	base, err := pgx.ParseConfig(postgrestest.URL())
