@@ -51,7 +51,7 @@ import (
 var (
 	chats    = flag.Int("chaos.chats", 3, "chats per fault test")
 	messages = flag.Int("chaos.messages", 3, "visitor messages per chat")
-	waitMax  = flag.Duration("chaos.wait", 3*time.Minute, "how long a test waits for the outcome")
+	waitMax  = flag.Duration("chaos.wait", 5*time.Minute, "how long a test waits for the outcome")
 	pace     = flag.Duration("chaos.pace", 150*time.Millisecond, "in the process fault tests, the pause between two webhooks of a chat")
 )
 

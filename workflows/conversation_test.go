@@ -1271,3 +1271,14 @@ func TestKeySetForgetsOldest(t *testing.T) {
 	}
 	equalSlices(t, "keys", s.keys(), []string{"b", "c", "d"})
 }
+
+// A reply is retried at least every 30 s (a customer may be waiting), other Planfix
+// calls back off up to 5 minutes.
+func TestReplyRetriesStayFrequent(t *testing.T) {
+	if got := replyOptions("r").RetryPolicy.MaximumInterval; got != 30*time.Second {
+		t.Errorf("reply retry interval up to %v, want 30s", got)
+	}
+	if got := planfixOptions("p").RetryPolicy.MaximumInterval; got != 5*time.Minute {
+		t.Errorf("planfix retry interval up to %v, want 5m (replyOptions must not change it)", got)
+	}
+}

@@ -50,11 +50,14 @@ func planfixOptions(summary string) workflow.ActivityOptions {
 }
 
 // replyOptions: an employee's reply into the chat (Planfix to read it, Chatra to send
-// it). Retried for a day at most: then the task gets a note that it was not delivered,
-// which an employee can act on, rather than the reply waiting silently.
+// it). A customer may be waiting in the chat, so retries come at least every 30 s (the
+// Planfix read still waits its turn at the account's rate limit). Retried for a day at
+// most: then the task gets a note that it was not delivered, which an employee can act
+// on, rather than the reply waiting silently.
 func replyOptions(summary string) workflow.ActivityOptions {
 	o := planfixOptions(summary)
 	o.ScheduleToCloseTimeout = 24 * time.Hour
+	o.RetryPolicy.MaximumInterval = 30 * time.Second
 	return o
 }
 
