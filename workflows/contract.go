@@ -30,7 +30,7 @@ func ConversationWorkflowID(integrationID, chatID string) string {
 }
 
 // ConversationInput starts a conversation. IntegrationID and ChatID are required.
-// Carried is set only by continue-as-new. ContinueAsNewAfterEvents, when positive, makes
+// Carried is set only by continue-as-new: the whole state of the run before (state.go). ContinueAsNewAfterEvents, when positive, makes
 // the workflow continue as new once its history holds that many events, besides when
 // Temporal suggests it (tests and admins; it is carried to the next run).
 type ConversationInput struct {
@@ -155,25 +155,6 @@ type State struct {
 	ClosedAt         time.Time `json:"closedAt,omitzero"`
 	CloseReason      string    `json:"closeReason,omitempty"`
 	LastError        string    `json:"lastError,omitempty"`
-}
-
-// Carried is what continue-as-new passes to the next run: the de-duplication state
-// (SeenKeys, bounded to MaxSeenKeys, the oldest dropped first), what the conversation
-// knows, the work not yet done, and where its lifecycle stands.
-type Carried struct {
-	State          State         `json:"state"`
-	Visitor        VisitorInfo   `json:"visitor"`
-	SeenKeys       []string      `json:"seenKeys,omitempty"`
-	Pending        []Message     `json:"pending,omitempty"`     // for the current episode's task
-	NextPending    []Message     `json:"nextPending,omitempty"` // for the next episode's task
-	Replies        []ReplySignal `json:"replies,omitempty"`
-	Started        bool          `json:"started,omitempty"`        // a chat event arrived
-	EpisodeReady   bool          `json:"episodeReady,omitempty"`   // the episode's task is known
-	NewEpisode     bool          `json:"newEpisode,omitempty"`     // a new chat began after the close
-	CloseRequested bool          `json:"closeRequested,omitempty"` // the episode is closing
-	CloseNext      bool          `json:"closeNext,omitempty"`      // the next episode's chat already closed
-	ContactDirty   bool          `json:"contactDirty,omitempty"`   // name, email or phone to write to the contact
-	EmailChanged   bool          `json:"emailChanged,omitempty"`   // the email may link another contact
 }
 
 // MaxSeenKeys bounds the de-duplication keys a conversation keeps (and carries across

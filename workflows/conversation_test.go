@@ -1010,8 +1010,8 @@ func TestContinueAsNewKeepsDeduplication(t *testing.T) {
 	equal(t, "carried task", cr.State.TaskID, 100)
 	equal(t, "carried contact", cr.State.ContactID, 7)
 	for _, k := range []string{"message:M1", "message:M2", "signal:frag-1", "planfix-comment:8005"} {
-		if !strings.Contains(strings.Join(cr.SeenKeys, "\n"), k) {
-			t.Errorf("seen keys %q lack %q", cr.SeenKeys, k)
+		if !cr.SeenKeys.has(k) {
+			t.Errorf("seen keys %q lack %q", cr.SeenKeys.keys(), k)
 		}
 	}
 	equal(t, "carried client", next.ClientID, testClient)
@@ -1061,8 +1061,8 @@ func TestContinueAsNewCarriesPendingWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	cr := next.Carried
-	if len(cr.Pending) == 0 || cr.Pending[0].ID != "M1" || !cr.Started || cr.EpisodeReady {
-		t.Fatalf("carried %+v: want M1 pending, started, episode not ready", cr)
+	if len(cr.Pending) == 0 || cr.Pending[0].ID != "M1" || cr.Phase != PhaseSettingUp {
+		t.Fatalf("carried %+v: want M1 pending, started, episode not ready (setting up)", cr)
 	}
 	equal(t, "carried contact", cr.State.ContactID, 7)
 
@@ -1107,8 +1107,8 @@ func TestContinueAsNewCarriesSignalsAtTheSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cr := next.Carried
-	if len(cr.Pending) != 1 || cr.Pending[0].ID != "M2" || !cr.CloseRequested {
-		t.Fatalf("carried pending %+v, close requested %v: want M2 and the close; calls %q seen %q", cr.Pending, cr.CloseRequested, f.names(), cr.SeenKeys)
+	if len(cr.Pending) != 1 || cr.Pending[0].ID != "M2" || !cr.closeRequested() {
+		t.Fatalf("carried pending %+v, phase %s: want M2 and the close; calls %q seen %q", cr.Pending, cr.Phase, f.names(), cr.SeenKeys.keys())
 	}
 	equal(t, "activities started at the switch", f.count("AddComments")+f.count("CompleteTask"), 1) // M1's only
 
@@ -1246,9 +1246,9 @@ func TestSearchAttributesOfTheStartNotUpsertedAgain(t *testing.T) {
 
 // The current details read like the conversation: status, task link, counts, last error.
 func TestDetailsText(t *testing.T) {
-	c := &conversation{state: State{Status: StatusOpen, Episode: 1, TaskID: 100, TaskURL: testAccount + "/task/100",
+	c := &conversation{st: Carried{State: State{Status: StatusOpen, Episode: 1, TaskID: 100, TaskURL: testAccount + "/task/100",
 		CustomerName: "Ivan", CustomerEmail: "ivan@example.com", MessagesReceived: 3, MessagesAdded: 2, RepliesSent: 1,
-		RepliesFailed: 1, LastError: "send a reply: no paid plan"}, pending: []Message{{ID: "x"}}}
+		RepliesFailed: 1, LastError: "send a reply: no paid plan"}, Pending: []Message{{ID: "x"}}}}
 	d := c.details()
 	for _, want := range []string{"**open**", "[task #100](" + testAccount + "/task/100)", "Ivan <ivan@example.com>",
 		"3 message(s) received, 2 added", "1 reply(ies) sent, 1 not sent", "1 message(s) waiting", "Last error: send a reply: no paid plan"} {

@@ -52,6 +52,26 @@
 //     flight, after taking in every signal already delivered, carrying the
 //     de-duplication keys (bounded: MaxSeenKeys), the queued work and the lifecycle.
 //
+// # Where it lives
+//
+// Each behaviour above is one file away:
+//
+//   - state.go: the conversation's whole durable state (Carried, what continue-as-new
+//     passes) and the episode's phases: waiting, setting-up, open, closing, closed,
+//     ended, cancelled;
+//   - conversation.go: the workflow function, the root coroutine, continue-as-new and
+//     cancel;
+//   - signals.go: signals in, de-duplication by key, the visitor's card merged;
+//   - episode.go: the episode lifecycle: first event, contact and task, the store row,
+//     close, late replies, end;
+//   - comments.go: the comment lane: messages into the task in the chat's order, the
+//     contact card updated, two devices joined into one thread;
+//   - replies.go: the reply lane: employees' replies into the chat;
+//   - publish.go: search attributes, current details and summaries for the Web UI;
+//   - texts.go: the notes employees read in the task;
+//   - calls.go: running activities, recording failures; options.go: their timeouts and
+//     retries.
+//
 // # Payloads
 //
 // Every payload is a plain JSON object; the field names are the JSON keys of the types

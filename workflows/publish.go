@@ -1,0 +1,144 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Publishing to the Web UI: the search attributes operators find a conversation by, the
+// current details (status, task link, counts, the last error), and the summaries that
+// make the history read like the conversation.
+
+// published is what was last upserted as search attributes and current details.
+type published struct {
+	integration, chat, client, email, name, status string
+	task                                           int64
+	details                                        string
+}
+
+// readPublished takes in the search attributes the start (or the run before) set, so
+// that they are not upserted again.
+func (c *conversation) readPublished(ctx workflow.Context) {
+	sa, p := workflow.GetTypedSearchAttributes(ctx), &c.published
+	p.integration, _ = sa.GetKeyword(SAIntegration)
+	p.chat, _ = sa.GetKeyword(SAChatID)
+	p.client, _ = sa.GetKeyword(SAClientID)
+	p.email, _ = sa.GetKeyword(SAEmail)
+	p.name, _ = sa.GetKeyword(SAName)
+	p.status, _ = sa.GetKeyword(SAStatus)
+	p.task, _ = sa.GetInt64(SATaskID)
+}
+
+// publish upserts the search attributes that changed and the current details.
+func (c *conversation) publish(ctx workflow.Context) {
+	p, s := &c.published, &c.st.State
+	var up []temporal.SearchAttributeUpdate
+	keyword := func(key temporal.SearchAttributeKeyKeyword, last *string, v string) {
+		v = truncateBytes(v, 255)
+		if v != "" && v != *last {
+			up = append(up, key.ValueSet(v))
+			*last = v
+		}
+	}
+	keyword(SAIntegration, &p.integration, s.IntegrationID)
+	keyword(SAChatID, &p.chat, s.ChatID)
+	keyword(SAClientID, &p.client, s.ClientID)
+	keyword(SAEmail, &p.email, s.CustomerEmail)
+	keyword(SAName, &p.name, s.CustomerName)
+	keyword(SAStatus, &p.status, s.Status)
+	if t := s.TaskID; t != 0 && t != p.task {
+		up = append(up, SATaskID.ValueSet(t))
+		p.task = t
+	}
+	if len(up) > 0 {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
+			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
+		}
+	}
+	if d := c.details(); d != p.details {
+		workflow.SetCurrentDetails(ctx, d)
+		p.details = d
+	}
+}
+
+// details is the conversation's current details for the Web UI (markdown).
+func (c *conversation) details() string {
+	s := c.st.State
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s**", s.Status)
+	if s.Episode > 0 {
+		fmt.Fprintf(&b, " · episode %d", s.Episode)
+	}
+	switch {
+	case s.TaskID != 0 && s.TaskURL != "":
+		fmt.Fprintf(&b, " · [task #%d](%s)", s.TaskID, s.TaskURL)
+	case s.TaskID != 0:
+		fmt.Fprintf(&b, " · task #%d", s.TaskID)
+	}
+	if name := strings.TrimSpace(s.CustomerName + " " + angle(s.CustomerEmail)); name != "" {
+		fmt.Fprintf(&b, "\n\n%s", name)
+	}
+	fmt.Fprintf(&b, "\n\n%d message(s) received, %d added to the task; %d reply(ies) sent", s.MessagesReceived, s.MessagesAdded, s.RepliesSent)
+	if s.RepliesFailed > 0 {
+		fmt.Fprintf(&b, ", %d not sent", s.RepliesFailed)
+	}
+	if n := len(c.st.Pending) + len(c.st.NextChat.Messages); n > 0 {
+		fmt.Fprintf(&b, "; %d message(s) waiting", n)
+	}
+	if s.LastError != "" {
+		fmt.Fprintf(&b, "\n\nLast error: %s", oneLine(s.LastError, 300))
+	}
+	return b.String()
+}
+
+// commentsSummary is the Web UI's summary of an AddComments call: its first message,
+// and how many more it carries.
+func commentsSummary(batch []Message) string {
+	m := batch[0]
+	summary := "comment: " + m.Text
+	if m.Type != MessageTypeClient {
+		summary = "comment: " + agentLabel(m) + " in Chatra: " + m.Text
+	}
+	if len(batch) > 1 {
+		summary = oneLine(summary, 80) + fmt.Sprintf(" (+%d more)", len(batch)-1)
+	}
+	return summary
+}
+
+func angle(email string) string {
+	if email == "" {
+		return ""
+	}
+	return "<" + email + ">"
+}
+
+func agentLabel(m Message) string {
+	if n := strings.TrimSpace(m.AgentName); n != "" {
+		return "Agent " + n
+	}
+	return "an agent"
+}
+
+// oneLine collapses white space and cuts s to at most n runes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,186 @@
+package workflows
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every phase written by this release reads back as itself, and the v0.1.0 flags written
+// beside it describe the same phase to a worker of v0.1.0 (a rolling deploy).
+func TestCarriedPhaseRoundTripsThroughV0Flags(t *testing.T) {
+	for _, tc := range []struct {
+		phase  Phase
+		reason string
+		ep     int
+		want   v0Lifecycle
+	}{
+		{PhaseWaiting, "", 0, v0Lifecycle{}},
+		{PhaseSettingUp, "", 1, v0Lifecycle{Started: true}},
+		{PhaseSettingUp, CloseReasonChatClosed, 1, v0Lifecycle{Started: true, CloseRequested: true}},
+		{PhaseOpen, "", 1, v0Lifecycle{Started: true, EpisodeReady: true}},
+		{PhaseClosing, CloseReasonIdle, 1, v0Lifecycle{Started: true, EpisodeReady: true, CloseRequested: true}},
+		{PhaseClosed, CloseReasonChatClosed, 1, v0Lifecycle{Started: true, EpisodeReady: true}},
+	} {
+		in := Carried{Phase: tc.phase, State: State{Status: tc.phase.status(), CloseReason: tc.reason, Episode: tc.ep}}
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flags v0Lifecycle
+		if err := json.Unmarshal(b, &flags); err != nil {
+			t.Fatal(err)
+		}
+		if flags != tc.want {
+			t.Errorf("%s (%q): v0 flags %+v, want %+v", tc.phase, tc.reason, flags, tc.want)
+		}
+		var out Carried
+		if err := json.Unmarshal(b, &out); err != nil || out.Phase != tc.phase {
+			t.Errorf("%s: read back as %s (%v)", tc.phase, out.Phase, err)
+		}
+		// What a run of v0.1.0 would carry (no phase) reads as the same phase.
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		delete(m, "phase")
+		b, _ = json.Marshal(m)
+		out = Carried{}
+		if err := json.Unmarshal(b, &out); err != nil || out.Phase != tc.phase {
+			t.Errorf("%s without its phase: read as %s (%v)", tc.phase, out.Phase, err)
+		}
+	}
+}
+
+// Nothing the conversation keeps is lost at continue-as-new: every field of Carried,
+// set, survives a trip through JSON.
+func TestCarriedKeepsEveryField(t *testing.T) {
+	in := Carried{Phase: PhaseClosing}
+	fill(t, reflect.ValueOf(&in).Elem(), "Carried")
+	in.Phase = PhaseClosing
+	in.State.Status = StatusOpen
+	for _, k := range []string{"signal:a", "message:b"} {
+		in.SeenKeys.add(k)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Carried
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Fatalf("round trip lost something:\n in  %+v\n out %+v", in, out)
+	}
+}
+
+// fill sets every settable field under v to a non-zero value, failing on a kind it does
+// not know (so that a new kind of field is looked at).
+func fill(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)))
+			return
+		}
+		if v.Type() == reflect.TypeFor[keySet]() {
+			return // filled by the caller through add
+		}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				t.Fatalf("%s.%s: an unexported field would not be carried", path, f.Name)
+			}
+			fill(t, v.Field(i), path+"."+f.Name)
+		}
+	case reflect.String:
+		v.SetString("x-" + path)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(len(path)))
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(t, s.Index(0), path+"[0]")
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		m.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf("v-"+path))
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), path)
+		v.Set(p)
+	default:
+		t.Fatalf("%s: fill does not know %s", path, v.Kind())
+	}
+}
+
+// The carried states in the recorded histories (written by earlier releases) read with a
+// phase that agrees with their status, and keep their keys and queued work.
+func TestRecordedCarriedStatesRead(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir("testdata", func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var h struct {
+			Events []struct {
+				Started *struct {
+					Input struct{ Payloads []struct{ Data string } }
+				} `json:"workflowExecutionStartedEventAttributes"`
+				Continued *struct {
+					Input struct{ Payloads []struct{ Data string } }
+				} `json:"workflowExecutionContinuedAsNewEventAttributes"`
+			}
+		}
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return err
+		}
+		for _, e := range h.Events {
+			for _, in := range []*struct {
+				Input struct{ Payloads []struct{ Data string } }
+			}{e.Started, e.Continued} {
+				if in == nil || len(in.Input.Payloads) == 0 {
+					continue
+				}
+				data, err := base64.StdEncoding.DecodeString(in.Input.Payloads[0].Data)
+				if err != nil {
+					return err
+				}
+				var ci ConversationInput
+				if err := json.Unmarshal(data, &ci); err != nil {
+					t.Errorf("%s: input does not decode: %v", path, err)
+					continue
+				}
+				if ci.Carried == nil {
+					continue
+				}
+				n++
+				cr := ci.Carried
+				if cr.Phase == "" || cr.Phase.status() != cr.State.Status {
+					t.Errorf("%s: carried phase %q, status %q", path, cr.Phase, cr.State.Status)
+				}
+				if len(cr.SeenKeys.keys()) == 0 {
+					t.Errorf("%s: carried no seen keys", path)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no recorded history carries a state: the continue-as-new history is missing")
+	}
+}

@@ -1,0 +1,56 @@
+package workflows
+
+import "fmt"
+
+// The texts employees read in the task: notes the bridge writes, and what stands for a
+// message without text.
+
+// textWithoutText stands for a chat message without text: an attachment, most likely
+// (the webhook carries no text for it). The task still says that something was sent, so
+// that nothing goes unnoticed.
+const textWithoutText = "(a message without text, such as an attachment: see the chat in Chatra)"
+
+// cancelledNote tells the task that an admin stopped its sync, and what was left undone.
+func cancelledNote(unsentMessages, unsentReplies int) string {
+	text := "The sync of this task with its Chatra chat was stopped by an administrator: new chat messages no longer reach this task, and comments here no longer reach the chat."
+	if unsentMessages > 0 {
+		text += fmt.Sprintf(" %d chat message(s) received but not yet added here were not added; the workflow's history in Temporal keeps them.", unsentMessages)
+	}
+	if unsentReplies > 0 {
+		text += fmt.Sprintf(" %d reply(ies) were not sent to the chat.", unsentReplies)
+	}
+	return text
+}
+
+// movedNote tells the task a chat left where it went: the customer's email belongs to
+// a contact who already has an active task.
+func movedNote(email string, task int64, taskURL string) string {
+	return fmt.Sprintf("The customer introduced themselves as %s, who already has task #%d: this chat continues there (%s).", email, task, taskURL)
+}
+
+// joinedNote tells the task a chat joined where it came from.
+func joinedNote(customer, chatID string, oldTask int64, oldTaskURL string) string {
+	text := fmt.Sprintf("%s also writes from another chat (Chatra chat %s); its messages continue here.", customer, chatID)
+	if oldTask != 0 {
+		text += fmt.Sprintf(" Its earlier messages are in task #%d (%s).", oldTask, oldTaskURL)
+	}
+	return text
+}
+
+// replyNotSentNote says why a reply did not reach the chat (why ends the sentence).
+func replyNotSentNote(why string) string {
+	return "This reply was not sent to the chat: " + why
+}
+
+// replySentButNote says what went wrong with a reply that was sent all the same.
+func replySentButNote(reason string) string {
+	return "The reply was sent to the chat, but " + reason + "."
+}
+
+// commentNote names the Planfix comment a note about a reply is about, if any.
+func commentNote(commentID int64, note string) string {
+	if commentID > 0 {
+		return fmt.Sprintf("Comment %d: %s", commentID, note)
+	}
+	return note
+}
