@@ -43,8 +43,13 @@ func newActivities(db *postgres.DB, integrations chatrabridge.IntegrationService
 // TaskQueue is the task queue name, a distinct type so fx can provide it.
 type TaskQueue string
 
-// New returns a worker on taskQueue with every workflow and activity registered.
+// New returns a worker on taskQueue with every workflow and activity registered. A
+// workflow task that fails (a non-determinism error, say, while a worker of the
+// previous release takes a task of a run this one patched: workflows/versions.go) is
+// retried until a worker can complete it, never turned into a failed conversation:
+// New sets the panic policy to BlockWorkflow whatever opts say.
 func New(c client.Client, taskQueue TaskQueue, acts *activities.Activities, opts worker.Options) worker.Worker {
+	opts.WorkflowPanicPolicy = worker.BlockWorkflow
 	w := worker.New(c, string(taskQueue), opts)
 	w.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.ConversationWorkflowName})
 	w.RegisterActivity(acts)

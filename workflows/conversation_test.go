@@ -226,11 +226,17 @@ func TestTwoDevicesJoinOneThread(t *testing.T) {
 }
 
 // "Create a new task only if the contact has no active task": on, an active task is
-// reused; on with none, one is created; off, one is always created without looking.
+// reused; on with none, one is created; on with a contact created in this setup, one is
+// created without looking (it cannot have one); off, one is always created without
+// looking.
 func TestActiveTaskOption(t *testing.T) {
+	knownContact := func(in activities.EnsureContactInput) (activities.EnsureContactResult, error) {
+		return activities.EnsureContactResult{ContactID: 7, How: activities.ContactByEmail}, nil
+	}
 	t.Run("on, the contact has an active task", func(t *testing.T) {
 		f := newFixture(t)
 		f.settings.NewTaskOnlyIfNoActiveTask = true
+		f.contact = knownContact
 		f.activeTask = func(in activities.FindActiveTaskInput) (activities.FindActiveTaskResult, error) {
 			equal(t, "FindActiveTask.ContactID", in.ContactID, 7)
 			return activities.FindActiveTaskResult{TaskID: 77, Found: true}, nil
@@ -246,11 +252,26 @@ func TestActiveTaskOption(t *testing.T) {
 	t.Run("on, no active task", func(t *testing.T) {
 		f := newFixture(t)
 		f.settings.NewTaskOnlyIfNoActiveTask = true
+		f.contact = knownContact
 		f.message(time.Second, "frag-1", msg("M1", "hi", start))
 		f.closed(time.Hour, "close-1")
 		f.runDefault()
 		f.requireEnded()
 		equal(t, "FindActiveTask calls", f.count("FindActiveTask"), 1)
+		equal(t, "CreateTask calls", f.count("CreateTask"), 1)
+		equal(t, "comment's task", f.callsOf("AddComments")[0].In.(activities.AddCommentsInput).TaskID, 100)
+	})
+	t.Run("on, a contact created in this setup", func(t *testing.T) {
+		f := newFixture(t) // its EnsureContact creates contact 7
+		f.settings.NewTaskOnlyIfNoActiveTask = true
+		f.activeTask = func(activities.FindActiveTaskInput) (activities.FindActiveTaskResult, error) {
+			return activities.FindActiveTaskResult{TaskID: 77, Found: true}, nil
+		}
+		f.message(time.Second, "frag-1", msg("M1", "hi", start))
+		f.closed(time.Hour, "close-1")
+		f.runDefault()
+		f.requireEnded()
+		equal(t, "FindActiveTask calls", f.count("FindActiveTask"), 0)
 		equal(t, "CreateTask calls", f.count("CreateTask"), 1)
 		equal(t, "comment's task", f.callsOf("AddComments")[0].In.(activities.AddCommentsInput).TaskID, 100)
 	})

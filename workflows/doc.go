@@ -70,7 +70,8 @@
 //   - publish.go: search attributes, current details and summaries for the Web UI;
 //   - texts.go: the notes employees read in the task;
 //   - calls.go: running activities, recording failures; options.go: their timeouts and
-//     retries.
+//     retries;
+//   - versions.go: how a change of the workflow keeps running conversations replaying.
 //
 // # Payloads
 //

@@ -128,14 +128,16 @@ func (c *conversation) beginEpisode(ctx workflow.Context) error {
 // setup like any other error.
 func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	var task int64
+	newContact := false
 	for again := true; ; again = false {
 		if c.st.State.ContactID == 0 {
-			if err := c.ensureContact(ctx); err != nil {
+			var err error
+			if newContact, err = c.ensureContact(ctx); err != nil {
 				return err
 			}
 		}
 		var err error
-		task, err = c.findOrCreateTask(ctx)
+		task, err = c.findOrCreateTask(ctx, newContact)
 		var app *temporal.ApplicationError
 		if err != nil && again && errors.As(err, &app) && app.Type() == activities.ErrContactGone {
 			c.recordError(ctx, fmt.Sprintf("create the task for contact %d", c.st.State.ContactID), err)
@@ -176,14 +178,15 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	return nil
 }
 
-// ensureContact finds or creates the visitor's contact and makes it the conversation's.
-func (c *conversation) ensureContact(ctx workflow.Context) error {
+// ensureContact finds or creates the visitor's contact and makes it the conversation's;
+// it reports whether the contact was created.
+func (c *conversation) ensureContact(ctx workflow.Context) (created bool, err error) {
 	known := c.st.Visitor
 	var r activities.EnsureContactResult
 	if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.st.State.ClientID, Visitor: c.st.Visitor,
 	}, &r); err != nil {
-		return err
+		return false, err
 	}
 	c.st.State.ContactID = r.ContactID
 	// What the visitor told while the contact was being found still goes onto it.
@@ -192,13 +195,14 @@ func (c *conversation) ensureContact(ctx workflow.Context) error {
 		c.st.ContactChanges = ContactChanges{Dirty: true, EmailChanged: !strings.EqualFold(known.Email, now.Email)}
 	}
 	c.publish(ctx)
-	return nil
+	return r.How == activities.ContactCreated, nil
 }
 
 // findOrCreateTask returns the task of the episode: with "create a new task only if the
 // contact has no active task" the contact's active task if it has one, else a new task.
-func (c *conversation) findOrCreateTask(ctx workflow.Context) (int64, error) {
-	if c.settings.NewTaskOnlyIfNoActiveTask {
+// A contact created in this setup has none: it is not searched (once patched).
+func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (int64, error) {
+	if c.settings.NewTaskOnlyIfNoActiveTask && !(newContact && patched(ctx, patchNoTaskSearchForNewContact)) {
 		var r activities.FindActiveTaskResult
 		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
 			IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID,
