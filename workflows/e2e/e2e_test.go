@@ -1,9 +1,13 @@
 // Package e2e runs whole conversations on the embedded Temporal server, with the real
 // activities on PostgreSQL and the Chatra and Planfix stand-ins, and asserts the exact
-// calls made to both. With -record it also writes the runs' histories to
-// workflows/testdata, which the replay test in package workflows replays:
+// calls made to both. Each test is one behaviour of a conversation; with -record it
+// also writes its workflow's history to workflows/testdata/<release>/, which the replay
+// test in package workflows replays against every later version of the code (the
+// histories are append-only; record_test.go says how):
 //
-//	go test ./workflows/e2e -record
+//	make histories RELEASE=v0.1.0
+//
+// Without -record the tests write nothing.
 package e2e_test
 
 import (
@@ -15,7 +19,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,11 +26,9 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
@@ -40,8 +41,6 @@ import (
 	"github.com/chatrabridge/chatrabridge/worker"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
-
-var record = flag.Bool("record", false, "write the histories of the runs to ../testdata for the replay test")
 
 const (
 	taskQueue    = "e2e"
@@ -69,6 +68,12 @@ var server *devserver.Server
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if *record {
+		if err := checkRelease(); err != nil {
+			fmt.Fprintln(os.Stderr, "record the histories:", err)
+			os.Exit(2)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
 	cancel()
@@ -201,32 +206,6 @@ func (s *stack) planfixCalls(task, contact, comment int64) []string {
 	return out
 }
 
-// saveHistory writes the history of a run to ../testdata/<name>.json when recording.
-func (s *stack) saveHistory(name, workflowID, runID string) {
-	s.t.Helper()
-	if !*record {
-		return
-	}
-	it := s.temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var h historypb.History
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	path := filepath.Join("..", "testdata", name+".json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Logf("recorded %s (%d events)", path, len(h.Events))
-}
-
 // A whole chat: first message to completed task (its fragments out of order), a reply,
 // its echo, the transcript with a lost message, the late-reply window, the end. Every
 // Planfix and Chatra call is asserted.
@@ -279,7 +258,7 @@ func TestWholeChat(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatalf("the conversation ended with %v", err)
 	}
-	s.saveHistory("whole_chat", id, run.GetRunID())
+	s.saveHistories("whole_chat", id)
 
 	// Planfix: exactly these calls.
 	got := s.planfixCalls(task, contact, commentID)
@@ -418,7 +397,7 @@ func TestContinueAsNew(t *testing.T) {
 		s.dumpRuns(id)
 		t.Fatalf("the conversation ended with %v", err)
 	}
-	s.saveHistory("continue_as_new", id, firstRun)
+	s.saveHistories("continue_as_new", id)
 	// The first run ended quietly: no activity scheduled with the continue-as-new (its
 	// result would have been lost to the next run).
 	var types []enums.EventType
@@ -474,7 +453,7 @@ func TestCancel(t *testing.T) {
 	if !errors.As(err, &canceled) {
 		t.Fatalf("the conversation ended with %v, want cancelled", err)
 	}
-	s.saveHistory("cancelled", id, run.GetRunID())
+	s.saveHistories("cancelled", id)
 	comments := s.planfix.Comments(st.TaskID)
 	if len(comments) != 2 || !strings.Contains(comments[1].Description, "stopped by an administrator") {
 		t.Errorf("task comments = %+v", comments)
