@@ -17,11 +17,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,13 +57,17 @@ const (
 // stack is one embedded Temporal server, with a worker of the bridge on a fresh
 // PostgreSQL schema and the two stand-ins.
 type stack struct {
-	t        *testing.T
-	temporal client.Client
-	db       *postgres.DB
-	planfix  *sandbox.Planfix
-	chatra   *sandbox.Chatra
-	integ    *chatrabridge.Integration
-	queue    string
+	t            *testing.T
+	temporal     client.Client
+	db           *postgres.DB
+	integrations *postgres.IntegrationStore
+	planfix      *sandbox.Planfix
+	chatra       *sandbox.Chatra
+	integ        *chatrabridge.Integration
+	queue        string
+
+	mu            sync.Mutex
+	onTaskCreated func(taskID int64) // see afterTaskCreated
 }
 
 // server is shared by the tests of this package: it takes seconds to start.
@@ -96,10 +103,11 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 	store := postgres.NewIntegrationStore(db, sealer)
+	s := &stack{t: t, db: db, integrations: store}
 
 	pf := sandbox.NewPlanfix(planfixToken)
 	pf.SetRateInterval(0) // the limiter below spaces the requests; exact request logs need no 429s
-	pfSrv := httptest.NewServer(pf)
+	pfSrv := httptest.NewServer(s.planfixHandler(pf))
 	t.Cleanup(pfSrv.Close)
 	ch := sandbox.NewChatra(chatraPublic, chatraSecret)
 	chSrv := httptest.NewServer(ch)
@@ -138,11 +146,51 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &stack{t: t, temporal: c, db: db, planfix: pf, chatra: ch, integ: integ, queue: queue}
+	s.temporal, s.planfix, s.chatra, s.integ, s.queue = c, pf, ch, integ, queue
+	return s
 }
 
-// signal sends a signal the way the API does: SignalWithStart.
+// planfixHandler serves the Planfix stand-in, and calls the afterTaskCreated hook once
+// it has created a task, before the bridge has its answer.
+func (s *stack) planfixHandler(pf *sandbox.Planfix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		hook := s.onTaskCreated
+		s.mu.Unlock()
+		if hook == nil || r.Method != http.MethodPost || r.URL.Path != "/rest/task/" {
+			pf.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		pf.ServeHTTP(rec, r)
+		var created struct {
+			ID int64 `json:"id"`
+		}
+		if rec.Code/100 == 2 && json.Unmarshal(rec.Body.Bytes(), &created) == nil && created.ID > 0 {
+			hook(created.ID)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// afterTaskCreated makes f run each time Planfix has created a task: after the task
+// exists in Planfix, before the bridge knows its id (so before any conversation has it).
+func (s *stack) afterTaskCreated(f func(taskID int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onTaskCreated = f
+}
+
+// signal sends a signal of the visitor V1 the way the API does: SignalWithStart.
 func (s *stack) signal(chatID, name string, arg any) {
+	s.t.Helper()
+	s.signalFrom(clientID, chatID, name, arg)
+}
+
+// signalFrom sends a signal of the Chatra visitor the way the API does.
+func (s *stack) signalFrom(visitor, chatID, name string, arg any) {
 	s.t.Helper()
 	id := workflows.ConversationWorkflowID(s.integ.ID, chatID)
 	_, err := s.temporal.SignalWithStartWorkflow(context.Background(), id, name, arg, client.StartWorkflowOptions{
@@ -152,8 +200,8 @@ func (s *stack) signal(chatID, name string, arg any) {
 		// What the API sets at the start (the workflow does not upsert it again).
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIntegration.ValueSet(s.integ.ID), workflows.SAChatID.ValueSet(chatID),
-			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(clientID)),
-	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: clientID})
+			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(visitor)),
+	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: visitor})
 	if err != nil {
 		s.t.Fatalf("signal %s: %v", name, err)
 	}
