@@ -1,7 +1,7 @@
 # chatrabridge: `make dev` runs the whole system, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos
+.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos histories
 
 dev: ## the whole system in one process (Temporal, Web UI on :8233, API on :8080)
 	$(GO) run ./cmd/chatrabridge dev
@@ -9,6 +9,13 @@ dev: ## the whole system in one process (Temporal, Web UI on :8233, API on :8080
 test: ## every test, against the local PostgreSQL and an embedded Temporal server
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The e2e tests that record a workflow history each (one behaviour of a conversation).
+HISTORY_TESTS = TestWholeChat|TestFragmentBeforeChatStart|TestTwoDevices|TestLateReplyAfterClose|TestTranscriptReconciliation|TestIdleClose|TestCancel|TestContinueAsNew|TestHeldReply|TestReplyFromDisallowedEmployee|TestSetupFailureHealed
+
+histories: ## record a release's workflow histories for the replay test: make histories RELEASE=v0.1.0 (append-only)
+	@test -n "$(RELEASE)" || { echo 'make histories: say which release records them, e.g. make histories RELEASE=v0.1.0 (its line in workflows/testdata/releases.txt, checked out at its commit)' >&2; exit 2; }
+	$(GO) test ./workflows/e2e -count=1 -run '^($(HISTORY_TESTS))$$' -record -release $(RELEASE)
 
 build: ## the binary, into bin/
 	$(GO) build -o bin/chatrabridge ./cmd/chatrabridge

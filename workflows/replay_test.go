@@ -10,21 +10,26 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Every history recorded in testdata (by `go test ./workflows/e2e -record`, from real
-// runs on the embedded Temporal server) replays against the current ConversationWorkflow.
-// A change that would make running conversations non-deterministic fails here: version
-// it with workflow.GetVersion, or record the histories again if no conversation of the
-// old code can still be running.
+// Every history recorded in testdata replays against the current ConversationWorkflow:
+// testdata/<release>/*.json were recorded by `make histories RELEASE=<release>` from
+// real runs on the embedded Temporal server, with the code of that release (the
+// e2e tests; testdata/releases.txt names each release's commit), and the three at the
+// top of testdata before releases had names. Conversations live for days, so a deploy
+// must replay what the previous releases left running. A change that makes one of these
+// histories fail is not deterministic for running conversations: version it with
+// workflow.GetVersion. The histories are append-only (TestHistoryManifest): never
+// record one again to make it pass.
 func TestReplayRecordedHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	files, err := histories("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no recorded histories in testdata: run go test ./workflows/e2e -record")
+		t.Fatal("no recorded histories in testdata: record them with make histories RELEASE=...")
 	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
+	for _, rel := range files {
+		t.Run(rel, func(t *testing.T) {
+			file := filepath.Join("testdata", filepath.FromSlash(rel))
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(ConversationWorkflow, workflow.RegisterOptions{Name: ConversationWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {

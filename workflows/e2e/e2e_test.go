@@ -1,9 +1,13 @@
 // Package e2e runs whole conversations on the embedded Temporal server, with the real
 // activities on PostgreSQL and the Chatra and Planfix stand-ins, and asserts the exact
-// calls made to both. With -record it also writes the runs' histories to
-// workflows/testdata, which the replay test in package workflows replays:
+// calls made to both. Each test is one behaviour of a conversation; with -record it
+// also writes its workflow's history to workflows/testdata/<release>/, which the replay
+// test in package workflows replays against every later version of the code (the
+// histories are append-only; record_test.go says how):
 //
-//	go test ./workflows/e2e -record
+//	make histories RELEASE=v0.1.0
+//
+// Without -record the tests write nothing.
 package e2e_test
 
 import (
@@ -13,21 +17,21 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
@@ -41,8 +45,6 @@ import (
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
-var record = flag.Bool("record", false, "write the histories of the runs to ../testdata for the replay test")
-
 const (
 	taskQueue    = "e2e"
 	planfixToken = "pf-token-0123456789"
@@ -55,13 +57,17 @@ const (
 // stack is one embedded Temporal server, with a worker of the bridge on a fresh
 // PostgreSQL schema and the two stand-ins.
 type stack struct {
-	t        *testing.T
-	temporal client.Client
-	db       *postgres.DB
-	planfix  *sandbox.Planfix
-	chatra   *sandbox.Chatra
-	integ    *chatrabridge.Integration
-	queue    string
+	t            *testing.T
+	temporal     client.Client
+	db           *postgres.DB
+	integrations *postgres.IntegrationStore
+	planfix      *sandbox.Planfix
+	chatra       *sandbox.Chatra
+	integ        *chatrabridge.Integration
+	queue        string
+
+	mu            sync.Mutex
+	onTaskCreated func(taskID int64) // see afterTaskCreated
 }
 
 // server is shared by the tests of this package: it takes seconds to start.
@@ -69,6 +75,12 @@ var server *devserver.Server
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if *record {
+		if err := checkRelease(); err != nil {
+			fmt.Fprintln(os.Stderr, "record the histories:", err)
+			os.Exit(2)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
 	cancel()
@@ -91,10 +103,11 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 	store := postgres.NewIntegrationStore(db, sealer)
+	s := &stack{t: t, db: db, integrations: store}
 
 	pf := sandbox.NewPlanfix(planfixToken)
 	pf.SetRateInterval(0) // the limiter below spaces the requests; exact request logs need no 429s
-	pfSrv := httptest.NewServer(pf)
+	pfSrv := httptest.NewServer(s.planfixHandler(pf))
 	t.Cleanup(pfSrv.Close)
 	ch := sandbox.NewChatra(chatraPublic, chatraSecret)
 	chSrv := httptest.NewServer(ch)
@@ -133,11 +146,51 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	return &stack{t: t, temporal: c, db: db, planfix: pf, chatra: ch, integ: integ, queue: queue}
+	s.temporal, s.planfix, s.chatra, s.integ, s.queue = c, pf, ch, integ, queue
+	return s
 }
 
-// signal sends a signal the way the API does: SignalWithStart.
+// planfixHandler serves the Planfix stand-in, and calls the afterTaskCreated hook once
+// it has created a task, before the bridge has its answer.
+func (s *stack) planfixHandler(pf *sandbox.Planfix) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		hook := s.onTaskCreated
+		s.mu.Unlock()
+		if hook == nil || r.Method != http.MethodPost || r.URL.Path != "/rest/task/" {
+			pf.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		pf.ServeHTTP(rec, r)
+		var created struct {
+			ID int64 `json:"id"`
+		}
+		if rec.Code/100 == 2 && json.Unmarshal(rec.Body.Bytes(), &created) == nil && created.ID > 0 {
+			hook(created.ID)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// afterTaskCreated makes f run each time Planfix has created a task: after the task
+// exists in Planfix, before the bridge knows its id (so before any conversation has it).
+func (s *stack) afterTaskCreated(f func(taskID int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onTaskCreated = f
+}
+
+// signal sends a signal of the visitor V1 the way the API does: SignalWithStart.
 func (s *stack) signal(chatID, name string, arg any) {
+	s.t.Helper()
+	s.signalFrom(clientID, chatID, name, arg)
+}
+
+// signalFrom sends a signal of the Chatra visitor the way the API does.
+func (s *stack) signalFrom(visitor, chatID, name string, arg any) {
 	s.t.Helper()
 	id := workflows.ConversationWorkflowID(s.integ.ID, chatID)
 	_, err := s.temporal.SignalWithStartWorkflow(context.Background(), id, name, arg, client.StartWorkflowOptions{
@@ -147,8 +200,8 @@ func (s *stack) signal(chatID, name string, arg any) {
 		// What the API sets at the start (the workflow does not upsert it again).
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIntegration.ValueSet(s.integ.ID), workflows.SAChatID.ValueSet(chatID),
-			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(clientID)),
-	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: clientID})
+			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(visitor)),
+	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: visitor})
 	if err != nil {
 		s.t.Fatalf("signal %s: %v", name, err)
 	}
@@ -199,32 +252,6 @@ func (s *stack) planfixCalls(task, contact, comment int64) []string {
 		out = append(out, r.Method+" "+strings.Join(parts, "/"))
 	}
 	return out
-}
-
-// saveHistory writes the history of a run to ../testdata/<name>.json when recording.
-func (s *stack) saveHistory(name, workflowID, runID string) {
-	s.t.Helper()
-	if !*record {
-		return
-	}
-	it := s.temporal.GetWorkflowHistory(context.Background(), workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var h historypb.History
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		h.Events = append(h.Events, e)
-	}
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&h)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	path := filepath.Join("..", "testdata", name+".json")
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
 
 // A whole chat: first message to completed task (its fragments out of order), a reply,
@@ -279,7 +306,7 @@ func TestWholeChat(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatalf("the conversation ended with %v", err)
 	}
-	s.saveHistory("whole_chat", id, run.GetRunID())
+	s.saveHistories("whole_chat", id)
 
 	// Planfix: exactly these calls.
 	got := s.planfixCalls(task, contact, commentID)
@@ -418,7 +445,7 @@ func TestContinueAsNew(t *testing.T) {
 		s.dumpRuns(id)
 		t.Fatalf("the conversation ended with %v", err)
 	}
-	s.saveHistory("continue_as_new", id, firstRun)
+	s.saveHistories("continue_as_new", id)
 	// The first run ended quietly: no activity scheduled with the continue-as-new (its
 	// result would have been lost to the next run).
 	var types []enums.EventType
@@ -474,7 +501,7 @@ func TestCancel(t *testing.T) {
 	if !errors.As(err, &canceled) {
 		t.Fatalf("the conversation ended with %v, want cancelled", err)
 	}
-	s.saveHistory("cancelled", id, run.GetRunID())
+	s.saveHistories("cancelled", id)
 	comments := s.planfix.Comments(st.TaskID)
 	if len(comments) != 2 || !strings.Contains(comments[1].Description, "stopped by an administrator") {
 		t.Errorf("task comments = %+v", comments)
