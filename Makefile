@@ -11,7 +11,7 @@ test: ## every test, against the local PostgreSQL and an embedded Temporal serve
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The e2e tests that record a workflow history each (one behaviour of a conversation).
-HISTORY_TESTS = TestWholeChat|TestFragmentBeforeChatStart|TestTwoDevices|TestLateReplyAfterClose|TestTranscriptReconciliation|TestIdleClose|TestCancel|TestContinueAsNew|TestHeldReply|TestReplyFromDisallowedEmployee|TestSetupFailureHealed
+HISTORY_TESTS = TestWholeChat|TestFragmentBeforeChatStart|TestTwoDevices|TestLateReplyAfterClose|TestTranscriptReconciliation|TestIdleClose|TestCancel|TestContinueAsNew|TestHeldReply|TestReplyFromDisallowedEmployee|TestSetupFailureHealed|TestActiveTaskOption
 
 histories: ## record a release's workflow histories for the replay test: make histories RELEASE=v0.1.0 (append-only)
 	@test -n "$(RELEASE)" || { echo 'make histories: say which release records them, e.g. make histories RELEASE=v0.1.0 (its line in workflows/testdata/releases.txt, checked out at its commit)' >&2; exit 2; }

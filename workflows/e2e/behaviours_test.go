@@ -502,3 +502,49 @@ func TestSetupFailureHealed(t *testing.T) {
 		t.Errorf("task comments = %q, want M1 and M2", got)
 	}
 }
+
+// With "create a new task only if the contact has no active task", a new customer's
+// chat gets a task of its own, and the same customer's next chat (another device, the
+// same email from its start) joins that task rather than getting a second one.
+func TestActiveTaskOption(t *testing.T) {
+	s := newStack(t, chatrabridge.Options{NewTaskOnlyIfNoActiveTask: true, LateReplyWindow: chatrabridge.Duration(time.Second)})
+	const secondClient = "V2"
+	if err := s.chatra.PutClient(chatra.ClientCard{ID: secondClient}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := "CHAT-OPTION-1", "CHAT-OPTION-2"
+	m1 := clientMessage("O1", "Hello, is the bike in stock?", t0)
+	s.signal(first, workflows.SignalVisitorInfo, workflows.VisitorInfoSignal{Key: "o1-start", ClientID: clientID, Started: true, Visitor: ivan})
+	s.signal(first, workflows.SignalMessage, workflows.MessageSignal{Key: "o1-1", ClientID: clientID, Messages: []workflows.Message{m1}})
+	a := s.waitState(first, "the first chat's task", func(st workflows.State) bool { return st.TaskID != 0 && st.MessagesAdded == 1 })
+
+	m2 := clientMessage("O2", "Me again, from my laptop", t0.Add(time.Minute))
+	s.signalFrom(secondClient, second, workflows.SignalVisitorInfo, workflows.VisitorInfoSignal{Key: "o2-start", ClientID: secondClient, Started: true,
+		Visitor: workflows.VisitorInfo{Name: "Ivan", Email: "Ivan@Example.com", OS: "Windows"}})
+	s.signalFrom(secondClient, second, workflows.SignalMessage, workflows.MessageSignal{Key: "o2-1", ClientID: secondClient, Messages: []workflows.Message{m2}})
+	b := s.waitState(second, "the second chat in the first chat's task", func(st workflows.State) bool { return st.TaskID != 0 && st.MessagesAdded == 1 })
+	if b.TaskID != a.TaskID || b.ContactID != a.ContactID {
+		t.Fatalf("the second chat got contact %d and task %d, want the first's %d and %d", b.ContactID, b.TaskID, a.ContactID, a.TaskID)
+	}
+
+	s.signalFrom(secondClient, second, workflows.SignalChatClosed, workflows.ChatClosedSignal{Key: "o2-close", ClientID: secondClient, Transcript: []workflows.Message{m2}})
+	s.ended(second)
+	s.signal(first, workflows.SignalChatClosed, workflows.ChatClosedSignal{Key: "o1-close", ClientID: clientID, Transcript: []workflows.Message{m1}})
+	s.ended(first)
+	s.saveHistories("active_task_option", workflows.ConversationWorkflowID(s.integ.ID, first))
+	s.saveHistories("active_task_option_second_chat", workflows.ConversationWorkflowID(s.integ.ID, second))
+
+	contact := "contact:" + strconv.FormatInt(a.ContactID, 10)
+	if got, want := s.comments(a.TaskID), []string{contact + ": Hello, is the bike in stock?", contact + ": Me again, from my laptop"}; !slices.Equal(got, want) {
+		t.Errorf("the task's comments = %q, want %q", got, want)
+	}
+	creates := 0
+	for _, r := range s.planfix.RequestLog() {
+		if r.Method == "POST" && r.Path == "/rest/task/" {
+			creates++
+		}
+	}
+	if creates != 1 || len(s.planfix.Contacts()) != 1 {
+		t.Errorf("%d task(s) created, %d contact(s): want one of each", creates, len(s.planfix.Contacts()))
+	}
+}
