@@ -65,9 +65,9 @@ func unavailable(t *testing.T, format string, args ...any) {
 	t.Helper()
 	why := fmt.Sprintf(format, args...)
 	if inCI() {
-		t.Fatalf("%s: CI must run the upgrade test", why)
+		t.Fatalf("the upgrade test cannot run, and CI must run it: %s", why)
 	}
-	t.Skipf("%s: the upgrade test cannot run", why)
+	t.Skipf("the upgrade test cannot run: %s", why)
 }
 
 // repoRoot is the module's root: the parent of this package's directory.
@@ -107,7 +107,7 @@ func buildBinaries(t *testing.T, dir string) binaries {
 		unavailable(t, "%s is not a git checkout (%s)", root, strings.TrimSpace(string(out)))
 	}
 	if err := exec.Command(git, "-C", root, "cat-file", "-e", rel.commit+"^{commit}").Run(); err != nil {
-		unavailable(t, "commit %s of release %s (%s) is not in this clone; a shallow clone lacks it: git fetch --unshallow",
+		unavailable(t, "commit %s of release %s (%s) is not in this clone (a shallow clone? git fetch --unshallow)",
 			rel.commit, rel.version, releasesFile)
 	}
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
