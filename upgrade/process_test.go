@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
@@ -106,7 +108,8 @@ type workerProc struct {
 	done chan struct{}
 	err  error // how it exited, once done is closed
 
-	started time.Time
+	started   time.Time
+	namespace string
 }
 
 // spawnWorker starts `bin worker`; waitPolling then waits until it serves. The process is
@@ -123,7 +126,8 @@ func spawnWorker(t *testing.T, name, bin string, env map[string]string) *workerP
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s worker: %v", name, err)
 	}
-	w := &workerProc{t: t, name: name, cmd: cmd, log: logFile.Name(), done: make(chan struct{}), started: time.Now()}
+	w := &workerProc{t: t, name: name, cmd: cmd, log: logFile.Name(), done: make(chan struct{}), started: time.Now(),
+		namespace: env["TEMPORAL_NAMESPACE"]}
 	go func() {
 		w.err = cmd.Wait()
 		logFile.Close()
@@ -167,26 +171,34 @@ func (w *workerProc) pid() int { return w.cmd.Process.Pid }
 // identity is "<pid>@<host>@...").
 func (w *workerProc) identityPrefix() string { return strconv.Itoa(w.pid()) + "@" }
 
-// polling reports whether the worker polls both kinds of task of queue.
+// polling reports whether the worker polls both kinds of task of queue. It asks in
+// Temporal's enhanced mode, which gathers the pollers of every partition of the queue
+// (the legacy mode lists the root partition's only, where a worker's pollers may not
+// show for a minute); the server caches that answer for 5 s. The enhanced mode is
+// deprecated in favour of worker deployments, which the bridge does not use.
 func (w *workerProc) polling(c client.Client, queue string) bool {
-	for _, tt := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := c.DescribeTaskQueue(ctx, queue, tt)
-		cancel()
-		if err != nil {
-			return false
-		}
-		found := false
-		for _, p := range resp.GetPollers() {
-			if strings.HasPrefix(p.GetIdentity(), w.identityPrefix()) {
-				found = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+		Namespace: w.namespace, TaskQueue: &taskqueuepb.TaskQueue{Name: queue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		ApiMode:        enumspb.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+		TaskQueueTypes: []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY},
+		ReportPollers:  true,
+	})
+	if err != nil {
+		return false
+	}
+	found := map[int32]bool{}
+	for _, v := range resp.GetVersionsInfo() {
+		for typ, info := range v.GetTypesInfo() {
+			for _, p := range info.GetPollers() {
+				if strings.HasPrefix(p.GetIdentity(), w.identityPrefix()) {
+					found[typ] = true
+				}
 			}
 		}
-		if !found {
-			return false
-		}
 	}
-	return true
+	return found[int32(enumspb.TASK_QUEUE_TYPE_WORKFLOW)] && found[int32(enumspb.TASK_QUEUE_TYPE_ACTIVITY)]
 }
 
 // stop sends SIGTERM, as a deploy does, and waits until the process has exited.
