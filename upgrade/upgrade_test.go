@@ -514,9 +514,16 @@ func (w *world) waitState(c *conv, what string, ok func(workflows.State) bool) (
 		st  workflows.State
 		err error
 	)
+	lastScan := time.Now()
 	for time.Now().Before(deadline) {
 		if st, err = w.state(c); err == nil && ok(st) {
 			return st, nil
+		}
+		if time.Since(lastScan) > 2*time.Second {
+			if err := w.failedTask(c); err != nil {
+				return st, fmt.Errorf("%s: %s: %w", c.name, what, err)
+			}
+			lastScan = time.Now()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -557,12 +564,31 @@ func (w *world) waitEnded(c *conv, max time.Duration) {
 		if err == nil && d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return
 		}
+		if err := w.failedTask(c); err != nil {
+			w.t.Fatalf("%s: waiting for its end: %v", c.name, err)
+		}
 		if time.Now().After(deadline) {
 			st, _ := w.state(c)
 			w.t.Fatalf("%s: still running %s after its chat closed; state %+v\n%s", c.name, max, st, w.pending(c))
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(time.Second)
 	}
+}
+
+// failedTask returns an error naming the failed workflow tasks of the conversation's
+// histories, if any: a workflow task that fails (a non-determinism error, a panic) is
+// retried forever, so the wait would only time out.
+func (w *world) failedTask(c *conv) error {
+	var failed []string
+	for i, r := range w.runs(c) {
+		for _, f := range r.failedTasks {
+			failed = append(failed, fmt.Sprintf("run %d (%s): %s", i+1, r.id, f))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("a workflow task failed (not deterministic across the deploy?):\n  %s", strings.Join(failed, "\n  "))
 }
 
 // pending describes what the conversation's current run waits for: its pending workflow
@@ -696,6 +722,7 @@ type runInfo struct {
 	benign      int      // failed workflow tasks of cause UnhandledCommand (a signal came as the run completed)
 	timedOut    int      // workflow tasks timed out (a worker killed or stopped with one)
 	retried     int      // activities that took more than one attempt
+	readErr     error    // the history could not be read (whole)
 }
 
 type taskInfo struct {
@@ -718,7 +745,7 @@ func (w *world) runs(c *conv) []runInfo {
 		for it.HasNext() {
 			e, err := it.Next()
 			if err != nil {
-				r.failedTasks = append(r.failedTasks, "history unreadable: "+err.Error())
+				r.readErr = err
 				break
 			}
 			switch e.GetEventType() {
@@ -777,7 +804,7 @@ func (w *world) check(convs []*conv) {
 	t.Helper()
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "conversation\tat the deploy\tfinished\truns\tmessages in task\treplies in chat\tworkflow tasks old/new\tfailed tasks\ttask")
+	fmt.Fprintln(tw, "conversation\tat the deploy\tfinished\truns\tmessages in task\treplies in chat\tworkflow tasks old/new\tfailed tasks\tretried\ttask")
 	for _, c := range convs {
 		// Planfix: the conversation's account holds its one task, every message once and
 		// in order, the task completed.
@@ -842,7 +869,7 @@ func (w *world) check(convs []*conv) {
 		}
 		// Temporal: every run completed or continued as new, no failed workflow task.
 		runs := w.runs(c)
-		oldN, newN, benign, failed := 0, 0, 0, 0
+		oldN, newN, benign, failed, retried, timedOut := 0, 0, 0, 0, 0, 0
 		finished := "?"
 		for i, r := range runs {
 			for _, wt := range r.tasks {
@@ -854,6 +881,11 @@ func (w *world) check(convs []*conv) {
 			}
 			benign += r.benign
 			failed += len(r.failedTasks)
+			retried += r.retried
+			timedOut += r.timedOut
+			if r.readErr != nil {
+				t.Errorf("%s: the history of run %d (%s): %v", c.name, i+1, r.id, r.readErr)
+			}
 			for _, f := range r.failedTasks {
 				t.Errorf("%s: failed workflow task in run %d (%s): %s", c.name, i+1, r.id, f)
 			}
@@ -885,8 +917,8 @@ func (w *world) check(convs []*conv) {
 		if c.held > 0 {
 			replies += fmt.Sprintf(" (%d held first)", c.held)
 		}
-		fmt.Fprintf(tw, "%s: %s\t%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\n", c.name, c.about, c.atSwitch, finished, len(runs), msgs,
-			replies, oldN, newN, failedCol, task)
+		fmt.Fprintf(tw, "%s: %s\t%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%d act, %d wft timeouts\t%s\n", c.name, c.about, c.atSwitch, finished, len(runs), msgs,
+			replies, oldN, newN, failedCol, retried, timedOut, task)
 	}
 	tw.Flush()
 	t.Logf("conversations (release %s -> current tree):\n%s", w.release.version, table.String())
