@@ -40,8 +40,17 @@ func freshDatabase(t *testing.T) string {
 		t.Fatalf("connect to the test database: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+	// CREATE DATABASE copies template1, and fails while another session is connected
+	// to it (another package's test making its database): try again a few times.
+	for attempt := 1; ; attempt++ {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+name)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "55006") {
+			t.Fatalf("create database %s: %v", name, err)
+		}
+		time.Sleep(time.Second)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
