@@ -443,7 +443,7 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 // refuseChatra answers a Chatra delivery that a limit refuses: 429 with Retry-After
 // (whole seconds, at least one), counted by reason.
 func (w *webhooks) refuseChatra(c echo.Context, reason string, retryAfter time.Duration, why string) error {
-	secs := max(int((retryAfter+time.Second-1)/time.Second), 1)
+	secs := min(max(int((retryAfter+time.Second-1)/time.Second), 1), int(postgres.AdmissionWindow/time.Second))
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
 	w.refusals.WithLabelValues(TokenKindChatra, reason).Inc()
 	w.logger.Info("chatra webhook refused", "integration", logValue(c.Param("integrationId")), "reason", reason, "retry_after_s", secs)

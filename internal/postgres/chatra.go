@@ -45,21 +45,23 @@ func (db *DB) AdmitChat(ctx context.Context, integrationID, chatID string, perMi
 				now    time.Time
 			)
 			if err := tx.QueryRow(ctx, `
-				SELECT count(*), min(admitted_at), now() FROM chatra_chats
-				WHERE integration_id = $1 AND admitted_at > now() - make_interval(secs => $2::double precision)`,
+				SELECT count(*), min(admitted_at), clock_timestamp() FROM chatra_chats
+				WHERE integration_id = $1 AND admitted_at > clock_timestamp() - make_interval(secs => $2::double precision)`,
 				integrationID, AdmissionWindow.Seconds()).Scan(&n, &oldest, &now); err != nil {
 				return err
 			}
 			if n >= perMinute {
 				retryAfter = time.Second
 				if oldest != nil {
-					retryAfter = max(oldest.Add(AdmissionWindow).Sub(now), time.Second)
+					retryAfter = min(max(oldest.Add(AdmissionWindow).Sub(now), time.Second), AdmissionWindow)
 				}
 				return nil
 			}
 		}
+		// The time of the admission, not of the transaction's start: a transaction that
+		// waited for the lock must not date its chat before the ones admitted meanwhile.
 		_, err := tx.Exec(ctx, `
-			INSERT INTO chatra_chats (integration_id, chat_id) VALUES ($1, $2)
+			INSERT INTO chatra_chats (integration_id, chat_id, admitted_at) VALUES ($1, $2, clock_timestamp())
 			ON CONFLICT DO NOTHING`, integrationID, chatID)
 		ok = err == nil
 		return err
