@@ -590,7 +590,7 @@ func summary(customer, site, chatID string) string {
 		name = "visitor " + oneLine(chatID, 40)
 	}
 	// The Web UI renders summaries as Markdown: a name is text, never a link or markup.
-	return "Chat with " + workflows.EscapeMarkdown(name) + " on " + workflows.EscapeMarkdown(oneLine(site, 60))
+	return workflows.CutSummary("Chat with " + workflows.EscapeMarkdown(name) + " on " + workflows.EscapeMarkdown(oneLine(site, 60)))
 }
 
 // temporalError classifies a failed Temporal call: unreachable, overloaded or timed out

@@ -33,7 +33,7 @@ func (c *conversation) call(ctx workflow.Context, o workflow.ActivityOptions, fn
 	}
 	c.busy++
 	defer func() { c.busy-- }()
-	o.Summary = EscapeMarkdown(oneLine(o.Summary, 100))
+	o.Summary = CutSummary(EscapeMarkdown(oneLine(o.Summary, 100)))
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), fn, in)
 	if out == nil {
 		return f.Get(ctx, nil)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chatrabridge/chatrabridge/activities"
 )
@@ -229,4 +230,19 @@ func TestDetailsEscapeMarkdown(t *testing.T) {
 	contains(t, "details", d, `\[Pay here\](https://evil.example)`)
 	contains(t, "details", d, `a\_b@example.com`)
 	equal(t, "escape of a plain name", EscapeMarkdown("Ivan Petrov (VIP)"), "Ivan Petrov (VIP)")
+}
+
+// Summaries stay within Temporal's 200 bytes once escaped, whole characters, no escape
+// cut from what it escapes.
+func TestCutSummary(t *testing.T) {
+	for _, in := range []string{strings.Repeat("я", 150), strings.Repeat("<", 150), strings.Repeat("😀", 100), "short"} {
+		out := CutSummary(EscapeMarkdown(oneLine(in, 100)))
+		if len(out) > MaxSummaryBytes || !utf8.ValidString(out) {
+			t.Errorf("%.20q... gives %d bytes, valid UTF-8 %v", in, len(out), utf8.ValidString(out))
+		}
+		if trimmed := strings.TrimSuffix(out, "…"); (len(trimmed)-len(strings.TrimRight(trimmed, `\`)))%2 == 1 {
+			t.Errorf("%.20q... ends in a lone backslash: %q", in, out)
+		}
+	}
+	equal(t, "a short summary", CutSummary("short"), "short")
 }

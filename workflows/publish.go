@@ -103,6 +103,24 @@ var markdownEscaper = strings.NewReplacer(
 	`<`, `\<`, `>`, `\>`, `~`, `\~`, `|`, `\|`,
 )
 
+// MaxSummaryBytes bounds a summary (the static summary of a conversation, an activity's
+// summary): Temporal documents summaries as at most 200 bytes, and a server may refuse
+// a longer one.
+const MaxSummaryBytes = 200
+
+// CutSummary cuts an escaped (EscapeMarkdown) summary to MaxSummaryBytes without
+// splitting a character or leaving an escape without what it escapes.
+func CutSummary(s string) string {
+	if len(s) <= MaxSummaryBytes {
+		return s
+	}
+	s = truncateBytes(s, MaxSummaryBytes-len("…"))
+	if n := len(s) - len(strings.TrimRight(s, `\`)); n%2 == 1 {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
 // EscapeMarkdown returns s with every character that Markdown would read as markup
 // escaped (and a heading or list mark at its start): the Temporal Web UI renders
 // summaries and current details as Markdown, and a customer's name or message must
