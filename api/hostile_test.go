@@ -244,45 +244,58 @@ func holdOne(t *testing.T, url string) (release func()) {
 	}
 }
 
-// The deliveries of one integration handled at once are bounded: beyond, Chatra's get
-// 429 and Planfix's a 200 refusal (Planfix pauses an account that gets anything else);
-// another integration is not held back.
+// The deliveries of one integration's webhook handled at once are bounded: beyond,
+// Chatra's get 429 and Planfix's a 200 refusal (Planfix pauses an account that gets
+// anything else). The two webhooks are bounded apart (a flood through a leaked Chatra
+// URL does not crowd out employees' replies), and another integration is not held back.
 func TestWebhookInFlightBound(t *testing.T) {
 	h := newHarness(t, harnessOptions{maxInFlight: 1})
 	in := newIntegration(t, h.db)
 	other := newIntegration(t, h.db)
-	release := holdOne(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken)
-	defer release()
+	planfixPath := "/webhooks/planfix/" + in.ID + "/" + in.PlanfixToken
+	planfix := func(comment int) (ok bool, refused string) {
+		ok, refused, _ = planfixAnswer(t, h.post(t, planfixPath, "application/json", []byte(`{"taskId":1,"commentId":`+strconv.Itoa(comment)+`}`)))
+		return ok, refused
+	}
+	// until posts until the delivery is refused for being one too many at once.
+	until := func(what string, refused func(i int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for i := 0; !refused(i); i++ {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no refusal while a delivery is held", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 
-	var chatraRefused, planfixRefused bool
-	deadline := time.Now().Add(20 * time.Second)
-	for i := 0; !(chatraRefused && planfixRefused); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refusal while a delivery is held (chatra %v, planfix %v)", chatraRefused, planfixRefused)
+	releaseChatra := holdOne(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken)
+	defer releaseChatra()
+	until("chatra", func(int) bool {
+		resp, body := postRaw(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken, chatraBody("chatStarted", "IF", "V", "", ""))
+		if resp.StatusCode != http.StatusTooManyRequests {
+			return false
 		}
-		if !chatraRefused {
-			resp, body := postRaw(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken, chatraBody("chatStarted", "IF", "V", "", ""))
-			if resp.StatusCode == http.StatusTooManyRequests {
-				retryAfter(t, resp, body)
-				chatraRefused = strings.Contains(string(body), "at once")
-			}
-		}
-		if !planfixRefused {
-			a := h.post(t, "/webhooks/planfix/"+in.ID+"/"+in.PlanfixToken, "application/json", []byte(`{"taskId":1,"commentId":`+strconv.Itoa(100+i)+`}`))
-			var r struct {
-				OK      bool   `json:"ok"`
-				Refused string `json:"refused"`
-			}
-			if a.status != http.StatusOK || json.Unmarshal(a.body, &r) != nil {
-				t.Fatalf("planfix answer %s", a)
-			}
-			planfixRefused = !r.OK && strings.Contains(r.Refused, "at once")
-		}
-		time.Sleep(20 * time.Millisecond)
+		retryAfter(t, resp, body)
+		return strings.Contains(string(body), "at once")
+	})
+	if ok, refused := planfix(100); !ok {
+		t.Fatalf("a Planfix reply was refused while Chatra's deliveries were full: %s", refused)
 	}
 	okAnswer(t, h.chatra(t, other, chatraBody("chatStarted", "OTHER", "V", "", "")))
-	release()
+
+	releasePlanfix := holdOne(t, h.url+planfixPath)
+	defer releasePlanfix()
+	until("planfix", func(i int) bool {
+		ok, refused := planfix(200 + i)
+		return !ok && strings.Contains(refused, "at once")
+	})
+	releaseChatra()
+	releasePlanfix()
 	okAnswer(t, h.chatra(t, in, chatraBody("chatStarted", "AFTER", "V", "", "")))
+	if ok, refused := planfix(300); !ok {
+		t.Fatalf("after the release: refused %s", refused)
+	}
 	if v := metricValue(t, h, `chatrabridge_webhook_refusals_total{reason="in_flight",source="planfix"}`); v < 1 {
 		t.Errorf("planfix in-flight refusals counted %v", v)
 	}

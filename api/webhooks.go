@@ -60,9 +60,10 @@ type WebhookOptions struct {
 	// Timeout bounds the store and Temporal calls of one delivery. Default
 	// DefaultWebhookTimeout.
 	Timeout time.Duration
-	// MaxInFlight bounds the deliveries of one integration handled at once (their
-	// bodies read and held); beyond it Chatra's get 429, Planfix's a refusal. Default
-	// config.Config.WebhookMaxInFlight, else DefaultWebhookMaxInFlight.
+	// MaxInFlight bounds the deliveries to one webhook (Chatra's, Planfix's) of one
+	// integration handled at once (their bodies read and held); beyond it Chatra's get
+	// 429, Planfix's a refusal. Default config.Config.WebhookMaxInFlight, else
+	// DefaultWebhookMaxInFlight.
 	MaxInFlight int
 }
 
@@ -162,30 +163,32 @@ func (s *siteNames) name(ctx context.Context, integrationID string) string {
 	return s.get(ctx, integrationID).name
 }
 
-// inFlight counts the deliveries each integration has being handled, up to max.
+// inFlight counts the deliveries being handled per webhook of each integration (its
+// key: "chatra/<id>" or "planfix/<id>"), up to max: a flood through a leaked Chatra URL
+// does not crowd out the employees' replies.
 type inFlight struct {
 	max int
 	mu  sync.Mutex
 	n   map[string]int
 }
 
-// acquire takes a place for one delivery of the integration; ok is false when max are
-// being handled. release gives the place back.
-func (f *inFlight) acquire(integrationID string) (release func(), ok bool) {
+// acquire takes a place for one delivery under key; ok is false when max are being
+// handled. release gives the place back.
+func (f *inFlight) acquire(key string) (release func(), ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.n[integrationID] >= f.max {
+	if f.n[key] >= f.max {
 		return nil, false
 	}
 	if f.n == nil {
 		f.n = map[string]int{}
 	}
-	f.n[integrationID]++
+	f.n[key]++
 	return func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if f.n[integrationID]--; f.n[integrationID] <= 0 {
-			delete(f.n, integrationID)
+		if f.n[key]--; f.n[key] <= 0 {
+			delete(f.n, key)
 		}
 	}, true
 }
@@ -367,7 +370,7 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindChatra); err != nil {
 		return err
 	}
-	release, ok := w.inFlight.acquire(integrationID)
+	release, ok := w.inFlight.acquire(TokenKindChatra + "/" + integrationID)
 	if !ok {
 		return w.refuseChatra(c, "in_flight", time.Second, fmt.Sprintf("more than %d deliveries of this integration are being handled at once; deliver it again in a second", w.inFlight.max))
 	}
@@ -633,7 +636,7 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindPlanfix); err != nil {
 		return err
 	}
-	release, ok := w.inFlight.acquire(integrationID)
+	release, ok := w.inFlight.acquire(TokenKindPlanfix + "/" + integrationID)
 	if !ok {
 		return w.refusePlanfix(c, "in_flight", planfixRequest{}, fmt.Sprintf("more than %d requests of this integration are being handled at once", w.inFlight.max))
 	}

@@ -34,8 +34,8 @@ type Config struct {
 	// AllowPrivateURLs lets an integration's Chatra and Planfix URLs point at
 	// loopback, link-local or private addresses (dev's sandbox, tests).
 	AllowPrivateURLs bool
-	// WebhookMaxInFlight bounds the webhook requests of one integration that one API
-	// process reads and handles at once.
+	// WebhookMaxInFlight bounds the requests to one webhook (Chatra's, Planfix's) of one
+	// integration that one API process reads and handles at once.
 	WebhookMaxInFlight int
 }
 
@@ -61,7 +61,7 @@ var Vars = []Var{
 	{"METRICS_ADDR", "", "serve /metrics on this address alone (such as 127.0.0.1:9090) instead of on HTTP_ADDR"},
 	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For gives the client's address in logs"},
 	{"ALLOW_PRIVATE_URLS", "false", "let integrations' Chatra and Planfix URLs point at loopback, link-local or private addresses (dev sets true for its sandbox)"},
-	{"WEBHOOK_MAX_IN_FLIGHT", "16", "webhook requests of one integration one API process handles at once (beyond: Chatra 429, Planfix 200 refused)"},
+	{"WEBHOOK_MAX_IN_FLIGHT", "16", "requests to one webhook of one integration one API process handles at once (beyond: Chatra 429, Planfix 200 refused)"},
 }
 
 // Default returns the value a variable takes when it is unset.
