@@ -358,10 +358,14 @@ type signal struct {
 
 // chatraWebhook receives Chatra's webhooks: chatStarted, chatFragment and chatTranscript.
 // It answers 200 {"ok":true,"workflowId":...} only once Temporal has accepted every
-// signal the delivery maps to; 400 naming the field for a body it cannot route; 401 for
-// a wrong token or an unknown integration; 413 over 1 MiB; 503 when the store or
-// Temporal cannot be reached, so that Chatra delivers it again. A repeated delivery
-// yields the same signals with the same keys, which the workflow ignores.
+// signal the delivery maps to (what a visitor controls made storable and bounded
+// first); 200 {"ok":true,...,"duplicate":true} for a delivery taken before, signalling
+// nothing; 400 naming the field for a body it can never route; 401 for a wrong token or
+// an unknown integration; 413 over 1 MiB or Temporal's payload limit; 429 with
+// Retry-After beyond the integration's new conversations a minute or deliveries at
+// once; 503 when the store or Temporal cannot be reached, so that Chatra delivers it
+// again. A repeated delivery yields the same signals with the same keys, which the
+// workflow ignores.
 func (s *Server) chatraWebhook(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
