@@ -57,26 +57,26 @@ const DefaultOutboundTimeout = 30 * time.Second
 type admin struct {
 	token        secrets.String
 	allowPrivate bool // integrations' URLs may point at internal addresses (ALLOW_PRIVATE_URLS)
-	publicURL string
-	store     *postgres.IntegrationStore
-	db        *postgres.DB
-	temporal  client.Client
-	http      *http.Client
-	limiter   planfix.Limiter
-	logger    *slog.Logger
+	publicURL    string
+	store        *postgres.IntegrationStore
+	db           *postgres.DB
+	temporal     client.Client
+	http         *http.Client
+	limiter      planfix.Limiter
+	logger       *slog.Logger
 }
 
 func newAdmin(p Params) *admin {
 	a := &admin{
 		token:        p.Config.AdminToken,
 		allowPrivate: p.Config.AllowPrivateURLs,
-		publicURL: strings.TrimRight(p.Config.PublicURL, "/"),
-		store:     p.Integrations,
-		db:        p.DB,
-		temporal:  p.Temporal,
-		http:      p.HTTPClient,
-		limiter:   p.PlanfixLimiter,
-		logger:    p.Logger,
+		publicURL:    strings.TrimRight(p.Config.PublicURL, "/"),
+		store:        p.Integrations,
+		db:           p.DB,
+		temporal:     p.Temporal,
+		http:         p.HTTPClient,
+		limiter:      p.PlanfixLimiter,
+		logger:       p.Logger,
 	}
 	if a.publicURL == "" {
 		a.publicURL = config.Default("PUBLIC_URL")

@@ -239,8 +239,8 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	db       *postgres.DB  // default: a new test schema
-	temporal client.Client // default: the package's server
+	db          *postgres.DB  // default: a new test schema
+	temporal    client.Client // default: the package's server
 	tokens      api.WebhookTokens
 	timeout     time.Duration
 	maxInFlight int

@@ -18,7 +18,7 @@ func TestRefusedValuesArePermanent(t *testing.T) {
 	ctx := context.Background()
 	insertIntegration(t, db, "shop")
 	for name, err := range map[string]error{
-		"contact email with a NUL": db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "V1", Email: "iv\x00an@example.com", PlanfixContactID: 7}),
+		"contact email with a NUL":     db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "V1", Email: "iv\x00an@example.com", PlanfixContactID: 7}),
 		"client id with invalid UTF-8": db.SaveContact(ctx, postgres.Contact{IntegrationID: "shop", ChatraClientID: "V\xff", PlanfixContactID: 7}),
 		"customer name with a NUL": func() error {
 			_, err := db.SaveConversation(ctx, postgres.Conversation{IntegrationID: "shop", ChatID: "C1", WorkflowID: "chatra/shop/C1", CustomerName: "Secret\x00Name"})
