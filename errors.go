@@ -17,6 +17,7 @@ const (
 	EUNAUTHORIZED = "unauthorized"
 	EUNAVAILABLE  = "unavailable"
 	ETOOLARGE     = "too_large"
+	ELIMIT        = "limit_exceeded" // a limit on what one integration may do was reached; later is fine
 )
 
 // Error is an error a caller can act on: Code says what kind, Message says what happened

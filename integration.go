@@ -56,12 +56,44 @@ type PlanfixSettings struct {
 // RESTURL is the Planfix REST API base.
 func (p PlanfixSettings) RESTURL() string { return p.AccountURL + "/rest" }
 
-// Options are the integration's switches.
+// Options are the integration's switches and limits.
 type Options struct {
 	NewTaskOnlyIfNoActiveTask bool     `json:"newTaskOnlyIfNoActiveTask"`
 	SendAsEmployee            bool     `json:"sendAsEmployee"`
 	LateReplyWindow           Duration `json:"lateReplyWindow"` // default 72h
 	IdleTimeout               Duration `json:"idleTimeout"`     // default 24h
+	// TrustEmailClaims takes an email a visitor types into the chat as proof of who
+	// they are: a chat that joins a contact's task by it receives the task's replies
+	// like the chat that created it. Off (the default), such a chat joins the thread
+	// but replies stay with the chats of the Chatra visitor who created the task (a
+	// site that binds Chatra's client id to its own accounts gives one visitor the
+	// same id on every device). Only for a chat open to signed-in customers alone.
+	TrustEmailClaims bool `json:"trustEmailClaims"`
+	// NewConversationsPerMinute bounds the new chats the Chatra webhook takes in a
+	// minute (default DefaultNewConversationsPerMinute); beyond it the webhook answers
+	// 429 with Retry-After.
+	NewConversationsPerMinute int `json:"newConversationsPerMinute"`
+	// MaxHeldReplies bounds the Planfix replies the store holds for tasks without a
+	// conversation (default DefaultMaxHeldReplies); beyond it the Planfix webhook
+	// refuses to hold one.
+	MaxHeldReplies int `json:"maxHeldReplies"`
+}
+
+// FillDefaults sets every zero option that has a default to it. Integrations stored
+// before an option existed read it as zero; this gives them its default.
+func (o *Options) FillDefaults() {
+	if o.LateReplyWindow == 0 {
+		o.LateReplyWindow = Duration(DefaultLateReplyWindow)
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if o.NewConversationsPerMinute == 0 {
+		o.NewConversationsPerMinute = DefaultNewConversationsPerMinute
+	}
+	if o.MaxHeldReplies == 0 {
+		o.MaxHeldReplies = DefaultMaxHeldReplies
+	}
 }
 
 // Duration is a time.Duration written as a Go duration string ("72h") in JSON.
@@ -91,6 +123,12 @@ const (
 	DefaultChatraAPIURL    = "https://app.chatra.io"
 	DefaultLateReplyWindow = 72 * time.Hour
 	DefaultIdleTimeout     = 24 * time.Hour
+	// DefaultNewConversationsPerMinute: about what Planfix's one request a second can
+	// set up (each new chat costs a handful of requests), with room for a burst.
+	DefaultNewConversationsPerMinute = 30
+	// DefaultMaxHeldReplies: held replies wait seconds for their task's conversation
+	// (minutes in an outage); hundreds mean a misconfigured scenario or an attack.
+	DefaultMaxHeldReplies = 500
 )
 
 // Limits of an integration's settings.
@@ -99,6 +137,7 @@ const (
 	MaxAssignees      = 100
 	MaxEmployees      = 1000
 	MaxOptionDuration = 366 * 24 * time.Hour
+	MaxOptionCount    = 100_000 // newConversationsPerMinute, maxHeldReplies
 )
 
 // WebhookTokens are an integration's webhook tokens, in clear. They exist only in the
@@ -147,6 +186,9 @@ type OptionsUpdate struct {
 	SendAsEmployee            *bool     `json:"sendAsEmployee,omitempty"`
 	LateReplyWindow           *Duration `json:"lateReplyWindow,omitempty"`
 	IdleTimeout               *Duration `json:"idleTimeout,omitempty"`
+	TrustEmailClaims          *bool     `json:"trustEmailClaims,omitempty"`
+	NewConversationsPerMinute *int      `json:"newConversationsPerMinute,omitempty"`
+	MaxHeldReplies            *int      `json:"maxHeldReplies,omitempty"`
 }
 
 // NewIntegration returns the integration u describes, with defaults filled in and
@@ -208,6 +250,9 @@ func (u IntegrationUpdate) Apply(i *Integration) error {
 		set(&i.Options.SendAsEmployee, o.SendAsEmployee)
 		set(&i.Options.LateReplyWindow, o.LateReplyWindow)
 		set(&i.Options.IdleTimeout, o.IdleTimeout)
+		set(&i.Options.TrustEmailClaims, o.TrustEmailClaims)
+		set(&i.Options.NewConversationsPerMinute, o.NewConversationsPerMinute)
+		set(&i.Options.MaxHeldReplies, o.MaxHeldReplies)
 	}
 	return nil
 }
@@ -219,7 +264,7 @@ func set[T any](dst *T, v *T) {
 }
 
 // Normalize trims text, fills defaults (Chatra's API URL, the agent name from the
-// integration's name, the durations), strips a trailing "/rest" from the Planfix account
+// integration's name, the options: Options.FillDefaults), strips a trailing "/rest" from the Planfix account
 // URL, and removes repeated user ids. It is idempotent.
 func (i *Integration) Normalize() {
 	i.Name = strings.TrimSpace(i.Name)
@@ -242,12 +287,7 @@ func (i *Integration) Normalize() {
 	}
 	p.AssigneeUserIDs = dedupe(p.AssigneeUserIDs)
 	p.EmployeeUserIDs = dedupe(p.EmployeeUserIDs)
-	if i.Options.LateReplyWindow == 0 {
-		i.Options.LateReplyWindow = Duration(DefaultLateReplyWindow)
-	}
-	if i.Options.IdleTimeout == 0 {
-		i.Options.IdleTimeout = Duration(DefaultIdleTimeout)
-	}
+	i.Options.FillDefaults()
 }
 
 func dedupe(ids []int64) []int64 {
@@ -341,7 +381,20 @@ func (i *Integration) Validate() error {
 	if err := duration("options.lateReplyWindow", i.Options.LateReplyWindow); err != nil {
 		return err
 	}
-	return duration("options.idleTimeout", i.Options.IdleTimeout)
+	if err := duration("options.idleTimeout", i.Options.IdleTimeout); err != nil {
+		return err
+	}
+	if err := count("options.newConversationsPerMinute", i.Options.NewConversationsPerMinute); err != nil {
+		return err
+	}
+	return count("options.maxHeldReplies", i.Options.MaxHeldReplies)
+}
+
+func count(field string, n int) error {
+	if n < 0 || n > MaxOptionCount {
+		return Invalid(field, "%s must be a whole number from 1 to %d, or left out for the default", field, MaxOptionCount)
+	}
+	return nil
 }
 
 func plainText(field, s string, max int) error {

@@ -32,7 +32,9 @@ func TestNewIntegrationDefaultsAndNormalization(t *testing.T) {
 		i.Chatra.SecretKey.Reveal() != "sk" || !i.Chatra.HasSecretKey || !i.Planfix.HasToken ||
 		i.Planfix.AccountURL != "https://example.planfix.com" || i.Planfix.RESTURL() != "https://example.planfix.com/rest" ||
 		!slices.Equal(i.Planfix.AssigneeUserIDs, []int64{6, 5}) || !slices.Equal(i.Planfix.EmployeeUserIDs, []int64{9, 8}) ||
-		time.Duration(i.Options.LateReplyWindow) != chatrabridge.DefaultLateReplyWindow || time.Duration(i.Options.IdleTimeout) != chatrabridge.DefaultIdleTimeout {
+		time.Duration(i.Options.LateReplyWindow) != chatrabridge.DefaultLateReplyWindow || time.Duration(i.Options.IdleTimeout) != chatrabridge.DefaultIdleTimeout ||
+		i.Options.NewConversationsPerMinute != chatrabridge.DefaultNewConversationsPerMinute || i.Options.MaxHeldReplies != chatrabridge.DefaultMaxHeldReplies ||
+		i.Options.TrustEmailClaims {
 		t.Fatalf("%+v", i)
 	}
 	// The secrets never reach JSON, and print redacted.
@@ -75,6 +77,12 @@ func TestIntegrationValidation(t *testing.T) {
 		{func(u *chatrabridge.IntegrationUpdate) {
 			u.Options = &chatrabridge.OptionsUpdate{IdleTimeout: ptr(chatrabridge.Duration(-time.Second))}
 		}, "options.idleTimeout"},
+		{func(u *chatrabridge.IntegrationUpdate) {
+			u.Options = &chatrabridge.OptionsUpdate{NewConversationsPerMinute: ptr(-1)}
+		}, "options.newConversationsPerMinute"},
+		{func(u *chatrabridge.IntegrationUpdate) {
+			u.Options = &chatrabridge.OptionsUpdate{MaxHeldReplies: ptr(chatrabridge.MaxOptionCount + 1)}
+		}, "options.maxHeldReplies"},
 	}
 	for _, c := range cases {
 		u := valid()

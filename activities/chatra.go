@@ -45,7 +45,8 @@ func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotes
 // SendReply delivers an employee's reply into the chat.
 //
 // For a Planfix comment (CommentID) it reads the comment: one that is deleted, hidden
-// (for employees only), empty, or not written by an employee is skipped; one by an
+// (for employees only), empty, not in the conversation's task (TaskID), or not written
+// by an employee is skipped; one by an
 // employee who is not allowed on the channel (the integration's employee list, when not
 // empty) is refused, with the reason. A reply typed by hand (Text, AuthorName) is sent
 // as it is.
@@ -95,8 +96,12 @@ func (a *Activities) SendReply(ctx context.Context, in SendReplyInput) (SendRepl
 			skip = "the comment was deleted"
 		case cm.IsHidden:
 			skip = "the comment is hidden (for employees only)"
-		case cm.Task != nil && in.TaskID > 0 && cm.Task.ID != in.TaskID:
-			skip = fmt.Sprintf("the comment belongs to task %d, not %d", cm.Task.ID, in.TaskID)
+		case cm.Task == nil || cm.Task.ID <= 0 || in.TaskID <= 0:
+			// A reply goes only to the chat of the task it was written in: a request
+			// naming another task's comment (a leaked webhook URL) must not read it out.
+			skip = "Planfix did not say which task the comment is in, so it is not known to be this chat's"
+		case cm.Task.ID != in.TaskID:
+			skip = fmt.Sprintf("the comment belongs to task %d, not to this chat's task %d", cm.Task.ID, in.TaskID)
 		case cm.Owner == nil:
 			skip = "the comment has no author"
 		default:

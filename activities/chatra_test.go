@@ -124,6 +124,23 @@ func TestSendReplySkipsNonReplies(t *testing.T) {
 	equal(t, "chatra messages", len(e.chatra.Messages()), 0)
 }
 
+// A reply is sent only into the chat of the task it was written in: a comment of
+// another task (a forged request through a leaked webhook URL) is refused, and so is one
+// whose task is not known (no task given); nothing reaches the chat.
+func TestSendReplyRefusesAnotherTasksComment(t *testing.T) {
+	e, victimTask, secret := replyEnv(t, "Card ending 4242, address 5 Main St")
+	attackerTask := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat 2", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	for name, task := range map[string]int64{"another task": attackerTask, "no task": 0} {
+		r := must[activities.SendReplyResult](t)(e.sendReply(t, task, secret))
+		if r.Outcome != activities.ReplySkipped || !strings.Contains(r.Reason, "task") {
+			t.Errorf("%s: outcome %q (%s), want skipped naming the task", name, r.Outcome, r.Reason)
+		}
+	}
+	equal(t, "chatra messages", len(e.chatra.Messages()), 0)
+	must[activities.SendReplyResult](t)(e.sendReply(t, victimTask, secret))
+	equal(t, "chatra messages from the right task", len(e.chatra.Messages()), 1)
+}
+
 // A reply longer than Chatra's limit goes as several messages, each sent once.
 func TestSendReplySplitsLongText(t *testing.T) {
 	e, task, comment := replyEnv(t, strings.Repeat("word ", 1500)) // 7500 characters

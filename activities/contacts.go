@@ -19,8 +19,10 @@ import (
 //  3. the contact this Chatra visitor was mapped to before (the store);
 //  4. a new contact from the integration's contact template.
 //
-// It then maps the visitor to the contact in the store. Switched is true when the
-// conversation had a contact and the email names another one.
+// It then maps the visitor to the contact in the store, except to a contact found by
+// the email the visitor gave (a claim, not a proof) unless the integration trusts email
+// claims. Switched is true when the conversation had a contact and the email names
+// another one.
 //
 // A contact found in the store is not checked in Planfix (it would cost a request each
 // chat); one Planfix no longer has is forgotten by CreateTask when Planfix refuses it
@@ -41,8 +43,11 @@ func (a *Activities) EnsureContact(ctx context.Context, in EnsureContactInput) (
 	email := normalizeEmail(in.Visitor.Email)
 
 	var res EnsureContactResult
+	own := false // the contact found by email is this visitor's own (created for them, or mapped to them)
 	if email != "" {
-		id, err := a.contactByEmail(ctx, pf, in.IntegrationID, email)
+		var id int64
+		var err error
+		id, own, err = a.contactByEmail(ctx, pf, in, email)
 		if err != nil {
 			return res, err
 		}
@@ -74,9 +79,19 @@ func (a *Activities) EnsureContact(ctx context.Context, in EnsureContactInput) (
 		}
 		res = EnsureContactResult{ContactID: id, How: ContactCreated}
 	}
-	if in.ClientID != "" {
+	// An email the visitor typed is a claim, not a proof: the visitor is not mapped to
+	// the contact it names (a mapping lets their later chats, and the replies of the
+	// contact's tasks, find them), unless the integration trusts such claims.
+	claim := res.How == ContactByEmail && !own && !i.Options.TrustEmailClaims
+	res.Claimed = claim
+	if in.ClientID != "" && !claim {
 		err := a.DB.SaveContact(ctx, postgres.Contact{IntegrationID: in.IntegrationID, ChatraClientID: in.ClientID, Email: email, PlanfixContactID: res.ContactID})
-		if err != nil {
+		switch {
+		case chatrabridge.ErrorCode(err) == chatrabridge.EINVALID:
+			// The store cannot keep what the visitor gave: the contact is found all the
+			// same, only not by the mapping next time.
+			a.Logger.Warn("map visitor to contact: the store refused the mapping", "integration", in.IntegrationID, "contact", res.ContactID, "error", err)
+		case err != nil:
 			return res, fail(fmt.Errorf("map visitor %s to contact %d: %w", in.ClientID, res.ContactID, err))
 		}
 	}
@@ -84,38 +99,46 @@ func (a *Activities) EnsureContact(ctx context.Context, in EnsureContactInput) (
 }
 
 // contactByEmail returns the contact with the email, 0 when there is none: the store's
-// mapping first (no Planfix request), then Planfix's contacts, the oldest first.
-func (a *Activities) contactByEmail(ctx context.Context, pf *planfix.Client, integrationID, email string) (int64, error) {
-	c, err := a.DB.FindContactByEmail(ctx, integrationID, email)
+// mapping first (no Planfix request), then Planfix's contacts, the oldest first. own
+// says the contact is the visitor's: mapped to their Chatra visitor, or created for it
+// (its sourceObjectId), as a retried EnsureContact finds the contact it created.
+func (a *Activities) contactByEmail(ctx context.Context, pf *planfix.Client, in EnsureContactInput, email string) (id int64, own bool, err error) {
+	c, err := a.DB.FindContactByEmail(ctx, in.IntegrationID, email)
 	switch chatrabridge.ErrorCode(err) {
 	case "":
-		return c.PlanfixContactID, nil
+		return c.PlanfixContactID, in.ClientID != "" && c.ChatraClientID == in.ClientID, nil
 	case chatrabridge.ENOTFOUND:
 	default:
-		return 0, fail(fmt.Errorf("find contact by email: %w", err))
+		return 0, false, fail(fmt.Errorf("find contact by email: %w", err))
 	}
 	found, err := pf.FindContactsByEmail(ctx, email)
 	if err != nil {
-		return 0, fail(err)
+		return 0, false, fail(err)
 	}
-	var best int64
+	sid := planfix.SourceObjectID(in.IntegrationID, "contact", visitorKey(in))
+	var best planfix.Contact
 	for _, c := range found {
 		if c.IsDeleted || c.IsCompany || c.ID <= 0 {
 			continue
 		}
-		if best == 0 || c.ID < best {
-			best = c.ID
+		if best.ID == 0 || c.ID < best.ID {
+			best = c
 		}
 	}
-	return best, nil
+	return best.ID, best.ID != 0 && strings.EqualFold(best.SourceObjectID, sid), nil
+}
+
+// visitorKey names the visitor a contact is created for (its sourceObjectId derives
+// from it): the Chatra client id, else the chat.
+func visitorKey(in EnsureContactInput) string {
+	if in.ClientID != "" {
+		return in.ClientID
+	}
+	return "chat:" + in.ChatID
 }
 
 func (a *Activities) createContact(ctx context.Context, pf *planfix.Client, i *chatrabridge.Integration, in EnsureContactInput, email string) (int64, error) {
-	visitorKey := in.ClientID
-	if visitorKey == "" {
-		visitorKey = "chat:" + in.ChatID
-	}
-	sid := planfix.SourceObjectID(in.IntegrationID, "contact", visitorKey)
+	sid := planfix.SourceObjectID(in.IntegrationID, "contact", visitorKey(in))
 	name := customerName(in.Visitor, in.ClientID)
 	if retried(ctx) {
 		id, err := findContactBySource(ctx, pf, sid, email, name)

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
@@ -54,8 +55,11 @@ func TestEnsureContactCreatesOnceUnderRetry(t *testing.T) {
 	}
 }
 
-// The contact is found by email first (a second device), then by the visitor's mapping;
-// a known contact whose email turns out to be another contact's is switched.
+// The contact is found by email first (a second device); the email is a claim, so the
+// visitor is not mapped to that contact (unless the integration trusts email claims):
+// the same visitor without an email later gets a contact of their own, while a visitor
+// mapped to a contact (created for them) is found by the mapping. A known contact whose
+// email turns out to be another contact's is switched.
 func TestEnsureContactFindsByEmailAndClient(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -63,19 +67,36 @@ func TestEnsureContactFindsByEmailAndClient(t *testing.T) {
 
 	r := must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, activities.EnsureContactInput{
 		IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Visitor: ivan()}))
-	equal(t, "by email", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByEmail})
+	equal(t, "by email", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByEmail, Claimed: true})
+	if _, err := e.db.FindContactByClient(ctx, integrationID, clientID); chatrabridge.ErrorCode(err) != chatrabridge.ENOTFOUND {
+		t.Fatalf("an email claim mapped the visitor to the contact: %v", err)
+	}
 
-	// Later, the same visitor without an email: the mapping.
+	// Later, the same visitor without an email: a contact of their own, then mapped.
 	r = must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, activities.EnsureContactInput{
 		IntegrationID: integrationID, ChatID: "CHAT2", ClientID: clientID, Visitor: activities.Visitor{Name: "Ivan"}}))
-	equal(t, "by client", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByClient})
+	if r.ContactID == existing || r.How != activities.ContactCreated {
+		t.Fatalf("without an email: %+v, want a contact created for the visitor", r)
+	}
+	own := r.ContactID
+	r = must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, activities.EnsureContactInput{
+		IntegrationID: integrationID, ChatID: "CHAT4", ClientID: clientID, Visitor: activities.Visitor{Name: "Ivan"}}))
+	equal(t, "by client", r, activities.EnsureContactResult{ContactID: own, How: activities.ContactByClient})
 
 	// A phone chat with its own contact learns the email: switched.
 	r = must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, activities.EnsureContactInput{
 		IntegrationID: integrationID, ChatID: "CHAT3", ClientID: "PHONE", ContactID: 999, Visitor: ivan()}))
-	equal(t, "switched", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByEmail, Switched: true})
-	if n := len(e.planfix.Contacts()); n != 1 {
-		t.Errorf("planfix has %d contacts, want 1 (none created)", n)
+	equal(t, "switched", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByEmail, Switched: true, Claimed: true})
+	// With trustEmailClaims the email is proof: not claimed, and the visitor is mapped.
+	e.integ.Options.TrustEmailClaims = true
+	r = must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, activities.EnsureContactInput{
+		IntegrationID: integrationID, ChatID: "CHAT5", ClientID: "TABLET", Visitor: ivan()}))
+	equal(t, "trusted", r, activities.EnsureContactResult{ContactID: existing, How: activities.ContactByEmail})
+	if m, err := e.db.FindContactByClient(ctx, integrationID, "TABLET"); err != nil || m.PlanfixContactID != existing {
+		t.Fatalf("a trusted email did not map the visitor: %+v %v", m, err)
+	}
+	if n := len(e.planfix.Contacts()); n != 2 {
+		t.Errorf("planfix has %d contacts, want 2 (the visitor's own, created once)", n)
 	}
 }
 

@@ -26,6 +26,7 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 		SendAsEmployee:            i.Options.SendAsEmployee,
 		LateReplyWindow:           time.Duration(i.Options.LateReplyWindow),
 		IdleTimeout:               time.Duration(i.Options.IdleTimeout),
+		TrustEmailClaims:          i.Options.TrustEmailClaims,
 	}
 	if s.LateReplyWindow <= 0 {
 		s.LateReplyWindow = chatrabridge.DefaultLateReplyWindow
@@ -37,7 +38,9 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 }
 
 // SaveConversation records what the store must know of a conversation (task, contact,
-// status) so that Planfix replies find their chat and the admin API can list it. It
+// status) so that Planfix replies find their chat and the admin API can list it. A
+// conversation that joined its task on an email claim (JoinedTask) gets the task's
+// replies only when a chat of the same Chatra visitor does: RepliesElsewhere otherwise. It
 // returns the replies held for the task (written before any conversation had it) that
 // this activity took in the store: the workflow sends them, nobody else will. It is
 // idempotent: each attempt of the activity returns the same held replies, so a retry
@@ -53,7 +56,7 @@ func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationIn
 	}
 	c := postgres.Conversation{
 		IntegrationID: in.IntegrationID, ChatID: in.ChatID, WorkflowID: in.WorkflowID, ClientID: in.ClientID,
-		CustomerName: in.CustomerName, CustomerEmail: in.CustomerEmail, Status: in.Status,
+		CustomerName: in.CustomerName, CustomerEmail: in.CustomerEmail, Status: in.Status, JoinedTask: in.JoinedTask,
 	}
 	if in.TaskID > 0 {
 		c.PlanfixTaskID = &in.TaskID
@@ -71,5 +74,13 @@ func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationIn
 	if err != nil {
 		return SaveConversationResult{}, fail(fmt.Errorf("save conversation %s: %w", in.ChatID, err))
 	}
-	return SaveConversationResult{HeldReplies: held}, nil
+	res := SaveConversationResult{HeldReplies: held}
+	if in.JoinedTask {
+		receives, err := a.DB.ReceivesReplies(ctx, in.IntegrationID, in.ChatID)
+		if err != nil {
+			return SaveConversationResult{}, fail(fmt.Errorf("save conversation %s: %w", in.ChatID, err))
+		}
+		res.RepliesElsewhere = !receives
+	}
+	return res, nil
 }

@@ -36,6 +36,7 @@ type Settings struct {
 	SendAsEmployee            bool          `json:"sendAsEmployee"`
 	LateReplyWindow           time.Duration `json:"lateReplyWindow"`
 	IdleTimeout               time.Duration `json:"idleTimeout"`
+	TrustEmailClaims          bool          `json:"trustEmailClaims,omitempty"`
 }
 
 // EnsureContactInput asks for the Planfix contact of a visitor. ContactID is the contact
@@ -57,11 +58,15 @@ const (
 )
 
 // EnsureContactResult is the visitor's contact. Switched is true when the conversation
-// had another contact and the visitor's email belongs to this one (two devices).
+// had another contact and the visitor's email belongs to this one (two devices). Claimed
+// is true when the contact was found only by the email the visitor typed (not created
+// for this visitor nor mapped to it) and the integration does not trust email claims:
+// the visitor may not be that customer.
 type EnsureContactResult struct {
 	ContactID int64  `json:"contactId"`
 	How       string `json:"how"`
 	Switched  bool   `json:"switched,omitempty"`
+	Claimed   bool   `json:"claimed,omitempty"`
 }
 
 // UpdateContactInput writes what a visitor told about themselves onto their contact.
@@ -147,6 +152,11 @@ type SaveConversationInput struct {
 	CustomerName  string `json:"customerName,omitempty"`
 	CustomerEmail string `json:"customerEmail,omitempty"`
 	Status        string `json:"status"`
+	// JoinedTask says the conversation joined a task another chat created (the
+	// contact's active task, the contact found by the email the visitor gave), and the
+	// integration does not trust email claims: the store lets it receive the task's
+	// replies only when a chat of the same Chatra visitor in that task does.
+	JoinedTask bool `json:"joinedTask,omitempty"`
 }
 
 // SaveConversationResult lists the Planfix replies that were held for the task because
@@ -156,6 +166,10 @@ type SaveConversationInput struct {
 // no result, which decodes into the zero value.
 type SaveConversationResult struct {
 	HeldReplies []int64 `json:"heldReplies,omitempty"`
+	// RepliesElsewhere says the replies written in the task do not come to this
+	// conversation (JoinedTask, and no chat of the same visitor receives them): they
+	// stay with the chat that created the task.
+	RepliesElsewhere bool `json:"repliesElsewhere,omitempty"`
 }
 
 // AddCommentsInput writes chat messages into the task, in order: each run of consecutive

@@ -55,26 +55,28 @@ const DefaultOutboundTimeout = 30 * time.Second
 
 // admin holds what the admin API needs.
 type admin struct {
-	token     secrets.String
-	publicURL string
-	store     *postgres.IntegrationStore
-	db        *postgres.DB
-	temporal  client.Client
-	http      *http.Client
-	limiter   planfix.Limiter
-	logger    *slog.Logger
+	token        secrets.String
+	allowPrivate bool // integrations' URLs may point at internal addresses (ALLOW_PRIVATE_URLS)
+	publicURL    string
+	store        *postgres.IntegrationStore
+	db           *postgres.DB
+	temporal     client.Client
+	http         *http.Client
+	limiter      planfix.Limiter
+	logger       *slog.Logger
 }
 
 func newAdmin(p Params) *admin {
 	a := &admin{
-		token:     p.Config.AdminToken,
-		publicURL: strings.TrimRight(p.Config.PublicURL, "/"),
-		store:     p.Integrations,
-		db:        p.DB,
-		temporal:  p.Temporal,
-		http:      p.HTTPClient,
-		limiter:   p.PlanfixLimiter,
-		logger:    p.Logger,
+		token:        p.Config.AdminToken,
+		allowPrivate: p.Config.AllowPrivateURLs,
+		publicURL:    strings.TrimRight(p.Config.PublicURL, "/"),
+		store:        p.Integrations,
+		db:           p.DB,
+		temporal:     p.Temporal,
+		http:         p.HTTPClient,
+		limiter:      p.PlanfixLimiter,
+		logger:       p.Logger,
 	}
 	if a.publicURL == "" {
 		a.publicURL = config.Default("PUBLIC_URL")
@@ -153,6 +155,9 @@ func (a *admin) createIntegration(c echo.Context) error {
 	}
 	ctx, cancel := withTimeout(c.Request().Context())
 	defer cancel()
+	if err := a.checkURLs(ctx, u); err != nil {
+		return err
+	}
 	if i.Planfix.CompletedStatusID == 0 {
 		if i.Planfix.CompletedStatusID, err = resolveCompletedStatus(ctx, a.planfixClient(i), i.Planfix.TaskTemplateID); err != nil {
 			return err
@@ -177,7 +182,11 @@ func (a *admin) listIntegrations(c echo.Context) error {
 }
 
 func (a *admin) getIntegration(c echo.Context) error {
-	i, err := a.store.IntegrationSettings(c.Request().Context(), c.Param("id"))
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	i, err := a.store.IntegrationSettings(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -195,7 +204,13 @@ func (a *admin) updateIntegration(c echo.Context) error {
 	}
 	ctx, cancel := withTimeout(c.Request().Context())
 	defer cancel()
-	id := c.Param("id")
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := a.checkURLs(ctx, u); err != nil {
+		return err
+	}
 	if p := u.Planfix; p != nil && ((p.CompletedStatusID != nil && *p.CompletedStatusID == 0) || (p.TaskTemplateID != nil && p.CompletedStatusID == nil)) {
 		cur, err := a.store.Integration(ctx, id)
 		if err != nil {
@@ -225,7 +240,10 @@ func (a *admin) updateIntegration(c echo.Context) error {
 }
 
 func (a *admin) deleteIntegration(c echo.Context) error {
-	id := c.Param("id")
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
 	if err := a.store.DeleteIntegration(c.Request().Context(), id); err != nil {
 		return err
 	}
@@ -234,13 +252,40 @@ func (a *admin) deleteIntegration(c echo.Context) error {
 }
 
 func (a *admin) rotateTokens(c echo.Context) error {
-	id := c.Param("id")
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
 	tokens, err := a.store.RotateWebhookTokens(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
 	a.logger.Info("integration webhook tokens rotated", "id", id)
 	return c.JSON(http.StatusOK, RotateAnswer{ID: id, Webhooks: a.webhookURLs(id, tokens)})
+}
+
+// pathID is the {id} of the request's path: an id the store can look up, else EINVALID
+// naming "id" (a NUL or invalid UTF-8 would make the store fail rather than answer).
+func pathID(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if !plausibleID(id) {
+		return "", chatrabridge.Invalid("id", "the id in the path is empty, longer than 256 bytes, or holds control characters or invalid UTF-8")
+	}
+	return id, nil
+}
+
+// checkURLs refuses the Chatra and Planfix URLs u gives when they point at internal
+// addresses (checkPublicURL).
+func (a *admin) checkURLs(ctx context.Context, u chatrabridge.IntegrationUpdate) error {
+	if c := u.Chatra; c != nil && c.APIURL != nil {
+		if err := checkPublicURL(ctx, a.allowPrivate, "chatra.apiUrl", *c.APIURL); err != nil {
+			return err
+		}
+	}
+	if p := u.Planfix; p != nil && p.AccountURL != nil {
+		return checkPublicURL(ctx, a.allowPrivate, "planfix.accountUrl", *p.AccountURL)
+	}
+	return nil
 }
 
 // planfixClient is a client for the integration's Planfix account, sharing the

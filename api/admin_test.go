@@ -99,6 +99,12 @@ func newAdminEnv(t *testing.T) *adminEnv {
 
 func newAdminEnvWith(t *testing.T, token string) *adminEnv {
 	t.Helper()
+	return newAdminEnvConfig(t, config.Config{AdminToken: secrets.String(token), AllowPrivateURLs: true}) // the stand-ins are on 127.0.0.1
+}
+
+// newAdminEnvConfig is an admin API with cfg (its PublicURL and TaskQueue set here).
+func newAdminEnvConfig(t *testing.T, cfg config.Config) *adminEnv {
+	t.Helper()
 	db, _ := postgrestest.New(t)
 	logs := &adminLogs{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -120,9 +126,10 @@ func newAdminEnvWith(t *testing.T, token string) *adminEnv {
 
 	reg := metrics.New(logger)
 	t.Cleanup(func() { _ = reg.Close() })
+	cfg.PublicURL, cfg.TaskQueue = adminPublicURL, adminStateQueue
 	s := api.New(api.Params{
 		DB: db, Temporal: temporalClient, Metrics: reg, Logger: logger,
-		Config:         config.Config{AdminToken: secrets.String(token), PublicURL: adminPublicURL, TaskQueue: adminStateQueue},
+		Config:         cfg,
 		Integrations:   e.store,
 		PlanfixLimiter: postgres.NewRateLimiter(db, 50*time.Millisecond),
 	})

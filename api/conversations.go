@@ -46,6 +46,9 @@ func (a *admin) listConversations(c echo.Context) error {
 		}
 	}
 	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: q.Get("status")}
+	if f.IntegrationID != "" && !plausibleID(f.IntegrationID) {
+		return chatrabridge.Invalid("integrationId", "integrationId is longer than 256 bytes, or holds control characters or invalid UTF-8")
+	}
 	if f.Status != "" && !slices.Contains(conversationStatuses, f.Status) {
 		return chatrabridge.Invalid("status", "status must be one of %s", strings.Join(conversationStatuses, ", "))
 	}
@@ -92,6 +95,9 @@ func (a *admin) getConversation(c echo.Context) error {
 	integrationID, chatID, ok := strings.Cut(strings.TrimPrefix(raw, "chatra/"), "/")
 	if !ok || integrationID == "" || chatID == "" {
 		return chatrabridge.Invalid("id", "a conversation id is its workflow id, chatra/<integrationId>/<chatId>, or <integrationId>/<chatId>")
+	}
+	if !plausibleID(integrationID) || !plausibleID(chatID) {
+		return chatrabridge.Invalid("id", "the conversation id is longer than 256 bytes a part, or holds control characters or invalid UTF-8")
 	}
 	ctx := c.Request().Context()
 	conv, err := a.db.GetConversation(ctx, integrationID, chatID)

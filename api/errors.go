@@ -25,6 +25,8 @@ func errorStatus(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case chatrabridge.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case chatrabridge.ELIMIT:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

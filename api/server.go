@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,8 +27,43 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
-// MaxBodyBytes is the largest request body accepted (413 above it).
+// MaxBodyBytes is the largest request body accepted (413 above it): 1 MiB.
 const MaxBodyBytes = 1 << 20
+
+// Timeouts bound what one connection may hold of the server: a client that sends its
+// headers or body slowly, reads the answer slowly, or keeps an idle connection open is
+// cut off, so that held sockets cannot pile up.
+type Timeouts struct {
+	ReadHeader     time.Duration // the request's headers
+	Read           time.Duration // the whole request, body included
+	Write          time.Duration // from the end of the headers to the end of the answer
+	Idle           time.Duration // a kept-alive connection between requests
+	MaxHeaderBytes int           // the request line and headers
+}
+
+// DefaultTimeouts are the server's. Write allows for the slowest handler (an admin
+// request that calls Planfix waits up to 2 minutes for its rate limit).
+var DefaultTimeouts = Timeouts{
+	ReadHeader:     10 * time.Second,
+	Read:           30 * time.Second,
+	Write:          150 * time.Second,
+	Idle:           60 * time.Second,
+	MaxHeaderBytes: 64 << 10,
+}
+
+// NewHTTPServer returns the http.Server that serves h with the timeouts t; a zero field
+// of t takes DefaultTimeouts'.
+func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
+	d := DefaultTimeouts
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: cmp.Or(t.ReadHeader, d.ReadHeader),
+		ReadTimeout:       cmp.Or(t.Read, d.Read),
+		WriteTimeout:      cmp.Or(t.Write, d.Write),
+		IdleTimeout:       cmp.Or(t.Idle, d.Idle),
+		MaxHeaderBytes:    cmp.Or(t.MaxHeaderBytes, d.MaxHeaderBytes),
+	}
+}
 
 // Module provides *Server and serves it for the app's lifetime.
 var Module = fx.Module("api",
@@ -60,60 +96,111 @@ type Params struct {
 
 // Server is the HTTP API.
 type Server struct {
-	Echo     *echo.Echo
-	db       *postgres.DB
-	temporal client.Client
-	logger   *slog.Logger
-	addr     net.Addr
-	webhooks *webhooks
-	admin    *admin
+	Echo        *echo.Echo
+	db          *postgres.DB
+	temporal    client.Client
+	logger      *slog.Logger
+	addr        net.Addr
+	metricsAddr net.Addr
+	metrics     http.Handler
+	webhooks    *webhooks
+	admin       *admin
 }
 
-// New builds the server and its routes.
+// New builds the server and its routes. /metrics is among them unless
+// Config.MetricsAddr serves it apart (MetricsHandler). The client's address in logs is
+// the connection's, or, behind a proxy of Config.TrustedProxies, what its
+// X-Forwarded-For says.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p)}
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p),
+		metrics: promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(p.Logger)
+	e.IPExtractor = clientIP(p.Config.TrustedProxies)
 	e.Use(middleware.Recover())
 	e.Use(httpMetrics(p.Metrics))
-	e.Use(middleware.BodyLimit("1M"))
+	e.Use(middleware.BodyLimit(strconv.Itoa(MaxBodyBytes)))
 	s.Echo = e
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})))
+	if p.Config.MetricsAddr == "" {
+		e.GET("/metrics", echo.WrapHandler(s.metrics))
+	}
 	s.webhookRoutes(e)
 	s.adminRoutes(e)
 	return s
 }
 
+// clientIP is how the server tells the client's address: the connection's, since any
+// client can write X-Forwarded-For; the header's only when the connection comes from one
+// of the trusted proxies (each proxy in its chain must be one).
+func clientIP(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
 // ServeHTTP makes the server an http.Handler (for httptest).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Echo.ServeHTTP(w, r) }
 
-func serve(lc fx.Lifecycle, s *Server, addr Addr) {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			ln, err := net.Listen("tcp", string(addr))
-			if err != nil {
-				return fmt.Errorf("HTTP API cannot listen on %s: %w (is another process using it? set HTTP_ADDR)", addr, err)
-			}
-			s.addr = ln.Addr()
-			s.logger.Info("http api listening", "addr", ln.Addr().String())
-			go func() {
-				if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					s.logger.Error("http api stopped", "error", err)
+// MetricsHandler serves the Prometheus metrics (what /metrics serves).
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
+
+type serveParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Server    *Server
+	Addr      Addr
+	Config    config.Config
+	// Timeouts of the server; the zero value is DefaultTimeouts (tests shorten them).
+	Timeouts Timeouts `optional:"true"`
+}
+
+// serve serves the API on Addr, and the metrics on Config.MetricsAddr when set, for the
+// app's lifetime.
+func serve(p serveParams) {
+	s := p.Server
+	listen := func(addr, what, fix string, h http.Handler, set *net.Addr) {
+		srv := NewHTTPServer(h, p.Timeouts)
+		p.Lifecycle.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					return fmt.Errorf("%s cannot listen on %s: %w (is another process using it? set %s)", what, addr, err, fix)
 				}
-			}()
-			return nil
-		},
-		OnStop: srv.Shutdown,
-	})
+				*set = ln.Addr()
+				s.logger.Info(what+" listening", "addr", ln.Addr().String())
+				go func() {
+					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						s.logger.Error(what+" stopped", "error", err)
+					}
+				}()
+				return nil
+			},
+			OnStop: srv.Shutdown,
+		})
+	}
+	listen(string(p.Addr), "HTTP API", "HTTP_ADDR", s, &s.addr)
+	if a := p.Config.MetricsAddr; a != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metrics)
+		listen(a, "metrics", "METRICS_ADDR", mux, &s.metricsAddr)
+	}
 }
 
 // Addr is the address the server listens on once started (useful with port 0).
 func (s *Server) Addr() net.Addr { return s.addr }
+
+// MetricsAddr is the address /metrics is served on apart (Config.MetricsAddr), once
+// started; nil when it is served with the API.
+func (s *Server) MetricsAddr() net.Addr { return s.metricsAddr }
 
 func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})

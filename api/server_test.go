@@ -107,3 +107,16 @@ func TestServeGraphHealthReadinessMetrics(t *testing.T) {
 		t.Fatalf("readyz without temporal = %d %s", code, body)
 	}
 }
+
+// Every timeout of the server is set (a zero one would let slow or idle clients hold
+// sockets forever), and a zero field of Timeouts takes the default.
+func TestHTTPServerTimeouts(t *testing.T) {
+	srv := api.NewHTTPServer(http.NotFoundHandler(), api.Timeouts{Idle: time.Second})
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout != time.Second ||
+		srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 1<<20 {
+		t.Fatalf("server %+v", srv)
+	}
+	if srv.ReadTimeout > time.Minute || srv.ReadHeaderTimeout > srv.ReadTimeout || srv.WriteTimeout < 2*time.Minute {
+		t.Errorf("read %v, header %v, write %v: reads bounded, writes allowing the slowest handler", srv.ReadTimeout, srv.ReadHeaderTimeout, srv.WriteTimeout)
+	}
+}

@@ -69,7 +69,11 @@ const (
 func (a *admin) verifyIntegration(c echo.Context) error {
 	ctx, cancel := withTimeout(c.Request().Context())
 	defer cancel()
-	i, err := a.store.Integration(ctx, c.Param("id"))
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	i, err := a.store.Integration(ctx, id)
 	if err != nil {
 		return err
 	}

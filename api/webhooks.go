@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -58,69 +60,137 @@ type WebhookOptions struct {
 	// Timeout bounds the store and Temporal calls of one delivery. Default
 	// DefaultWebhookTimeout.
 	Timeout time.Duration
+	// MaxInFlight bounds the deliveries to one webhook (Chatra's, Planfix's) of one
+	// integration handled at once (their bodies read and held); beyond it Chatra's get
+	// 429, Planfix's a refusal. Default config.Config.WebhookMaxInFlight, else
+	// DefaultWebhookMaxInFlight.
+	MaxInFlight int
 }
+
+// DefaultWebhookMaxInFlight is WebhookOptions.MaxInFlight when neither it nor the
+// configuration sets one.
+const DefaultWebhookMaxInFlight = 16
 
 // conversationFinder is what the Planfix webhook needs of the store.
 type conversationFinder interface {
 	// FindConversationByTask returns the conversation of a Planfix task, ENOTFOUND when
 	// there is none, EUNAVAILABLE when the store cannot be reached.
 	FindConversationByTask(ctx context.Context, integrationID string, taskID int64) (*postgres.Conversation, error)
-	// HoldReply keeps a reply whose task has no conversation yet, for the conversation
-	// that saves the task next; ECONFLICT when one has it by now, EUNAVAILABLE when the
-	// store cannot be reached.
-	HoldReply(ctx context.Context, integrationID string, taskID, commentID int64) error
+	// HoldReplyAtMost keeps a reply whose task has no conversation yet, for the
+	// conversation that saves the task next, unless the integration has max held
+	// already (ELIMIT); ECONFLICT when a conversation has the task by now, EUNAVAILABLE
+	// when the store cannot be reached.
+	HoldReplyAtMost(ctx context.Context, integrationID string, taskID, commentID int64, max int) error
+}
+
+// chatraStore is what the Chatra webhook needs of the store: which chats may open a
+// conversation, and which deliveries were taken before.
+type chatraStore interface {
+	// AdmitChat reports whether a delivery of the chat may be taken (postgres.DB.AdmitChat).
+	AdmitChat(ctx context.Context, integrationID, chatID string, perMinute int) (bool, time.Duration, error)
+	// SeenChatraEvent reports whether a delivery with the event key was taken before.
+	SeenChatraEvent(ctx context.Context, integrationID, eventKey string) (bool, error)
+	// RecordChatraEvent notes that a delivery with the event key was taken.
+	RecordChatraEvent(ctx context.Context, integrationID, eventKey string) error
 }
 
 // webhooks holds what the webhook handlers need.
 type webhooks struct {
 	tokens        WebhookTokens
 	conversations conversationFinder
+	chatra        chatraStore // nil without a store: no admission bound, no de-duplication beyond a run
 	temporal      client.Client
 	taskQueue     string
 	timeout       time.Duration
 	logger        *slog.Logger
 	outcomes      *prometheus.CounterVec
+	refusals      *prometheus.CounterVec
 	sites         siteNames
+	inFlight      inFlight
 }
 
-// siteNameTTL is how long a cached integration name is used for conversation summaries.
-const siteNameTTL = 5 * time.Minute
+// siteNameTTL is how long a cached integration's name and options are used (for
+// conversation summaries and the webhooks' limits): a changed limit applies within it.
+const siteNameTTL = time.Minute
 
-// siteNames caches integrations' names, so the Web UI's summary names the site ("Chat
-// with Ivan on Example shop") without a store round trip on every webhook. Without a
-// store, or when the lookup fails, the integration id stands in.
+// siteNames caches integrations' names and options, so the Web UI's summary names the
+// site ("Chat with Ivan on Example shop") and the limits are known without a store
+// round trip on every webhook. Without a store, or when the lookup fails, the
+// integration id stands in for the name and the options are the defaults.
 type siteNames struct {
-	lookup func(ctx context.Context, integrationID string) (string, error)
+	lookup func(ctx context.Context, integrationID string) (*chatrabridge.Integration, error)
 	mu     sync.Mutex
 	cache  map[string]siteName
 }
 
 type siteName struct {
 	name    string
+	options chatrabridge.Options
 	expires time.Time
 }
 
-func (s *siteNames) name(ctx context.Context, integrationID string) string {
+func (s *siteNames) get(ctx context.Context, integrationID string) siteName {
+	fallback := siteName{name: integrationID}
+	fallback.options.FillDefaults()
 	if s.lookup == nil {
-		return integrationID
+		return fallback
 	}
 	s.mu.Lock()
 	e, ok := s.cache[integrationID]
 	s.mu.Unlock()
 	if ok && time.Now().Before(e.expires) {
-		return e.name
+		return e
 	}
-	name, err := s.lookup(ctx, integrationID)
-	if err != nil || name == "" {
-		return integrationID
+	i, err := s.lookup(ctx, integrationID)
+	if err != nil {
+		return fallback
 	}
+	e = siteName{name: i.Name, options: i.Options, expires: time.Now().Add(siteNameTTL)}
+	if e.name == "" {
+		e.name = integrationID
+	}
+	e.options.FillDefaults()
 	s.mu.Lock()
 	if s.cache == nil {
 		s.cache = map[string]siteName{}
 	}
-	s.cache[integrationID] = siteName{name: name, expires: time.Now().Add(siteNameTTL)}
+	s.cache[integrationID] = e
 	s.mu.Unlock()
-	return name
+	return e
+}
+
+func (s *siteNames) name(ctx context.Context, integrationID string) string {
+	return s.get(ctx, integrationID).name
+}
+
+// inFlight counts the deliveries being handled per webhook of each integration (its
+// key: "chatra/<id>" or "planfix/<id>"), up to max: a flood through a leaked Chatra URL
+// does not crowd out the employees' replies.
+type inFlight struct {
+	max int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+// acquire takes a place for one delivery under key; ok is false when max are being
+// handled. release gives the place back.
+func (f *inFlight) acquire(key string) (release func(), ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[key] >= f.max {
+		return nil, false
+	}
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[key]++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.n[key]--; f.n[key] <= 0 {
+			delete(f.n, key)
+		}
+	}, true
 }
 
 // Routes of the webhooks, as Echo reports them in c.Path() (and so in metrics and logs:
@@ -133,7 +203,8 @@ const (
 	outcomeContextKey    = "chatrabridge.webhookOutcome"
 	outcomeIgnored       = "ignored"
 	outcomeHeld          = "held"
-	maxWorkflowIDBytes   = 1000 // Temporal's default limit on workflow ID length
+	outcomeDuplicate     = "duplicate"
+	outcomeRefused       = "refused"
 	maxSignalBytes       = 2<<20 - 64<<10
 	maxKeywordBytes      = 255
 	maxSummaryNameRunes  = 80
@@ -154,14 +225,12 @@ func newWebhooks(p Params) *webhooks {
 		w.tokens = p.DB
 	}
 	w.tokens = rememberTokens(w.tokens)
+	if p.DB != nil {
+		w.chatra = p.DB
+	}
+	w.inFlight.max = cmp.Or(p.Webhooks.MaxInFlight, p.Config.WebhookMaxInFlight, DefaultWebhookMaxInFlight)
 	if p.Integrations != nil {
-		w.sites.lookup = func(ctx context.Context, id string) (string, error) {
-			i, err := p.Integrations.IntegrationSettings(ctx, id)
-			if err != nil {
-				return "", err
-			}
-			return i.Name, nil
-		}
+		w.sites.lookup = p.Integrations.IntegrationSettings
 	}
 	if w.taskQueue == "" {
 		w.taskQueue = workflows.DefaultTaskQueue
@@ -171,9 +240,13 @@ func newWebhooks(p Params) *webhooks {
 	}
 	w.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhooks_total",
-		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; ignored, invalid, unauthorized, too_large, unavailable, error).",
+		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; duplicate: a Chatra delivery taken before; refused: a limit or a rule refused it, see chatrabridge_webhook_refusals_total; ignored, invalid, unauthorized, too_large, unavailable, error).",
 	}, []string{"source", "outcome"})
-	p.Metrics.MustRegister(w.outcomes)
+	w.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatrabridge_webhook_refusals_total",
+		Help: "Webhook deliveries refused by source and reason (new_conversations: over the integration's new conversations a minute; in_flight: too many of the integration's deliveries at once; held_replies: over the replies held for tasks without a conversation; not_verified: no chat of the task may receive its replies). Chatra's are answered 429, Planfix's 200 {\"ok\":false}.",
+	}, []string{"source", "reason"})
+	p.Metrics.MustRegister(w.outcomes, w.refusals)
 	return w
 }
 
@@ -220,6 +293,8 @@ func statusOutcome(status int) string {
 		return "unauthorized"
 	case status == http.StatusRequestEntityTooLarge:
 		return "too_large"
+	case status == http.StatusTooManyRequests:
+		return outcomeRefused
 	case status == http.StatusServiceUnavailable:
 		return "unavailable"
 	case status >= 400 && status < 500:
@@ -249,17 +324,17 @@ func (w *webhooks) authorize(ctx context.Context, c echo.Context, integrationID,
 	case "":
 		return nil
 	case chatrabridge.EUNAUTHORIZED, chatrabridge.ENOTFOUND, chatrabridge.EINVALID:
-		w.logger.Info("webhook refused: unknown integration or wrong token", "source", kind, "integration", logValue(integrationID))
+		w.logger.Info("webhook refused: unknown integration or wrong token", "source", kind, "integration", logValue(integrationID), "remote", c.RealIP())
 		return errUnauthorized()
 	}
 	return fmt.Errorf("check %s webhook token: %w", kind, err)
 }
 
 // plausibleID reports whether id could name an integration: what could not (invalid
-// UTF-8, a NUL, hundreds of bytes) is refused like a wrong token, without asking the
-// store, which would fail on it rather than answer "unknown".
+// UTF-8, a control character, hundreds of bytes) is refused like a wrong token, without
+// asking the store, which would fail on it rather than answer "unknown".
 func plausibleID(id string) bool {
-	return id != "" && len(id) <= 256 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+	return id != "" && len(id) <= 256 && utf8.ValidString(id) && strings.IndexFunc(id, unicode.IsControl) < 0
 }
 
 // readBody reads the whole request body, at most MaxBodyBytes (ETOOLARGE beyond).
@@ -283,10 +358,14 @@ type signal struct {
 
 // chatraWebhook receives Chatra's webhooks: chatStarted, chatFragment and chatTranscript.
 // It answers 200 {"ok":true,"workflowId":...} only once Temporal has accepted every
-// signal the delivery maps to; 400 naming the field for a body it cannot route; 401 for
-// a wrong token or an unknown integration; 413 over 1 MiB; 503 when the store or
-// Temporal cannot be reached, so that Chatra delivers it again. A repeated delivery
-// yields the same signals with the same keys, which the workflow ignores.
+// signal the delivery maps to (what a visitor controls made storable and bounded
+// first); 200 {"ok":true,...,"duplicate":true} for a delivery taken before, signalling
+// nothing; 400 naming the field for a body it can never route; 401 for a wrong token or
+// an unknown integration; 413 over 1 MiB or Temporal's payload limit; 429 with
+// Retry-After beyond the integration's new conversations a minute or deliveries at
+// once; 503 when the store or Temporal cannot be reached, so that Chatra delivers it
+// again. A repeated delivery yields the same signals with the same keys, which the
+// workflow ignores.
 func (s *Server) chatraWebhook(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
@@ -295,6 +374,11 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindChatra); err != nil {
 		return err
 	}
+	release, ok := w.inFlight.acquire(TokenKindChatra + "/" + integrationID)
+	if !ok {
+		return w.refuseChatra(c, "in_flight", time.Second, fmt.Sprintf("more than %d deliveries of this integration are being handled at once; deliver it again in a second", w.inFlight.max))
+	}
+	defer release()
 	body, err := readBody(c)
 	if err != nil {
 		return err
@@ -307,23 +391,46 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 		}
 		return fmt.Errorf("parse chatra webhook: %w", err)
 	}
-	chatID := strings.TrimSpace(hook.Client.ChatID)
-	clientID := strings.TrimSpace(hook.Client.ID)
-	workflowID := workflows.ConversationWorkflowID(integrationID, chatID)
-	if len(workflowID) > maxWorkflowIDBytes {
-		return chatrabridge.Invalid("client.chatId", "client.chatId is %d bytes long: the bridge accepts chat ids of up to %d", len(chatID), maxWorkflowIDBytes-len(workflows.ConversationWorkflowID(integrationID, "")))
+	chatID, clientID, err := chatIDs(hook)
+	if err != nil {
+		return err
 	}
+	workflowID := workflows.ConversationWorkflowID(integrationID, chatID)
 	if len(hook.Warnings) > 0 {
-		w.logger.Debug("chatra webhook: unexpected shapes", "integration", logValue(integrationID), "event", hook.EventName, "warnings", hook.Warnings)
+		w.logger.Debug("chatra webhook: unexpected shapes", "integration", logValue(integrationID), "event", hook.EventName, "warnings", len(hook.Warnings))
 	}
 
-	signals := chatraSignals(hook)
+	signals := chatraSignals(hook, clientID)
 	for _, sig := range signals {
 		if err := checkPayloadSize(sig); err != nil {
 			return err
 		}
 	}
-	visitor := hook.Visitor()
+	eventKey := hook.EventKey()
+	if w.chatra != nil {
+		// A delivery taken before is not signalled again: the running conversation
+		// would ignore it, and one that has ended would start again for it.
+		seen, err := w.chatra.SeenChatraEvent(ctx, integrationID, eventKey)
+		switch {
+		case err != nil: // the store is down: the running conversation still de-duplicates
+			w.logger.Warn("chatra webhook: cannot look up the delivery's event key; taking it", "integration", logValue(integrationID), "error", err)
+		case seen:
+			w.logger.Debug("chatra webhook: a delivery taken before", "integration", logValue(integrationID), "workflow_id", logValue(workflowID))
+			c.Set(outcomeContextKey, outcomeDuplicate)
+			return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Duplicate: true})
+		}
+		site := w.sites.get(ctx, integrationID)
+		admitted, retryAfter, err := w.chatra.AdmitChat(ctx, integrationID, chatID, site.options.NewConversationsPerMinute)
+		switch {
+		case err != nil: // the store is down: chats keep being taken (Temporal keeps them)
+			w.logger.Warn("chatra webhook: cannot check the new conversations limit; taking the delivery", "integration", logValue(integrationID), "error", err)
+		case !admitted:
+			return w.refuseChatra(c, "new_conversations", retryAfter, fmt.Sprintf(
+				"this integration opened %d new conversations in the last minute, its limit (options.newConversationsPerMinute); deliver it again later",
+				site.options.NewConversationsPerMinute))
+		}
+	}
+	visitor := visitorInfo(hook.Visitor())
 	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
 	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
 	for i, sig := range signals {
@@ -331,8 +438,23 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 			return w.temporalError(err, "signal-with-start "+sig.name, "integration", logValue(integrationID), "workflow_id", logValue(workflowID), "signals_accepted", i)
 		}
 	}
+	if w.chatra != nil {
+		if err := w.chatra.RecordChatraEvent(ctx, integrationID, eventKey); err != nil {
+			w.logger.Warn("chatra webhook: cannot record the delivery's event key (a repeat after the conversation ended would start it again)", "integration", logValue(integrationID), "error", err)
+		}
+	}
 	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals))
 	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID})
+}
+
+// refuseChatra answers a Chatra delivery that a limit refuses: 429 with Retry-After
+// (whole seconds, at least one), counted by reason.
+func (w *webhooks) refuseChatra(c echo.Context, reason string, retryAfter time.Duration, why string) error {
+	secs := min(max(int((retryAfter+time.Second-1)/time.Second), 1), int(postgres.AdmissionWindow/time.Second))
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	w.refusals.WithLabelValues(TokenKindChatra, reason).Inc()
+	w.logger.Info("chatra webhook refused", "integration", logValue(c.Param("integrationId")), "reason", reason, "retry_after_s", secs)
+	return chatrabridge.Errorf(chatrabridge.ELIMIT, "%s", why)
 }
 
 // webhookAnswer is the body of a webhook's 200 answer.
@@ -340,6 +462,7 @@ type webhookAnswer struct {
 	OK         bool   `json:"ok"`
 	WorkflowID string `json:"workflowId"`
 	Restarted  bool   `json:"restarted,omitempty"`
+	Duplicate  bool   `json:"duplicate,omitempty"` // taken before: nothing was signalled again
 }
 
 // chatraSignals maps a Chatra webhook to the signals of its conversation, in the order
@@ -356,9 +479,8 @@ type webhookAnswer struct {
 // delivery yields the same keys, while the two signals of one delivery never share one
 // (the workflow ignores a repeated key whatever the signal). Messages are also
 // de-duplicated by their own ids.
-func chatraSignals(hook *chatra.Webhook) []signal {
+func chatraSignals(hook *chatra.Webhook, clientID string) []signal {
 	eventKey := hook.EventKey()
-	clientID := strings.TrimSpace(hook.Client.ID)
 	visitor := visitorInfo(hook.Visitor())
 	infoSignal := func(started bool) signal {
 		return signal{workflows.SignalVisitorInfo, workflows.VisitorInfoSignal{
@@ -407,20 +529,22 @@ func convertMessages(in []chatra.Message, skipOwn bool) []workflows.Message {
 		if t.Year() < 0 || t.Year() > 9999 {
 			t = time.Time{} // unknown: JSON, and so Temporal's payloads, cannot carry it
 		}
-		out = append(out, workflows.Message{
+		out = append(out, cleanMessage(workflows.Message{
 			ID: m.ID, Type: m.Type, Text: m.Text, Time: t,
 			AgentID: m.AgentID, AgentName: m.AgentName, ReceivedFrom: m.ReceivedFrom,
-		})
+		}))
 	}
 	return out
 }
 
+// visitorInfo is the card of a webhook as the conversation takes it: storable and
+// bounded (cleanVisitor).
 func visitorInfo(v chatra.Visitor) workflows.VisitorInfo {
-	return workflows.VisitorInfo{
+	return cleanVisitor(workflows.VisitorInfo{
 		Name: v.Name, Email: v.Email, Phone: v.Phone, City: v.City, Country: v.Country,
 		Pages: v.Pages, Source: v.Source, Device: v.Device, OS: v.OS, Browser: v.Browser,
 		IP: v.IP, Extra: v.Extra,
-	}
+	})
 }
 
 // checkPayloadSize refuses a signal whose payload Temporal would refuse (its default
@@ -472,7 +596,8 @@ func summary(customer, site, chatID string) string {
 	if name == "" {
 		name = "visitor " + oneLine(chatID, 40)
 	}
-	return "Chat with " + name + " on " + oneLine(site, 60)
+	// The Web UI renders summaries as Markdown: a name is text, never a link or markup.
+	return workflows.CutSummary("Chat with " + workflows.EscapeMarkdown(name) + " on " + workflows.EscapeMarkdown(oneLine(site, 60)))
 }
 
 // temporalError classifies a failed Temporal call: unreachable, overloaded or timed out
@@ -483,6 +608,10 @@ func (w *webhooks) temporalError(err error, op string, attrs ...any) error {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Canceled:
 		w.logger.Warn("webhook: temporal unavailable", append(attrs, "op", op, "error", err)...)
 		return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "Temporal is unavailable; deliver the webhook again later", Err: err}
+	case codes.InvalidArgument:
+		// Temporal refuses the request itself: sending it again cannot help.
+		w.logger.Warn("webhook: temporal refused the request", append(attrs, "op", op, "error", err)...)
+		return &chatrabridge.Error{Code: chatrabridge.EINVALID, Message: "Temporal refuses this delivery as it is (" + oneLine(serviceerror.ToStatus(err).Message(), 200) + ")", Err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -511,6 +640,11 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindPlanfix); err != nil {
 		return err
 	}
+	release, ok := w.inFlight.acquire(TokenKindPlanfix + "/" + integrationID)
+	if !ok {
+		return w.refusePlanfix(c, "in_flight", planfixRequest{}, fmt.Sprintf("more than %d requests of this integration are being handled at once", w.inFlight.max))
+	}
+	defer release()
 	body, err := readBody(c)
 	if err != nil {
 		return err
@@ -522,9 +656,14 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 
 	conv, err := w.conversations.FindConversationByTask(ctx, integrationID, req.TaskID)
 	if chatrabridge.ErrorCode(err) == chatrabridge.ENOTFOUND {
-		err = w.conversations.HoldReply(ctx, integrationID, req.TaskID, req.CommentID)
+		maxHeld := w.sites.get(ctx, integrationID).options.MaxHeldReplies
+		err = w.conversations.HoldReplyAtMost(ctx, integrationID, req.TaskID, req.CommentID, maxHeld)
 		if err == nil {
 			return w.hold(c, integrationID, req)
+		}
+		if chatrabridge.ErrorCode(err) == chatrabridge.ELIMIT {
+			return w.refusePlanfix(c, "held_replies", req, fmt.Sprintf(
+				"task %d has no conversation, and the bridge already holds %d replies of this integration for tasks without one (options.maxHeldReplies): is the scenario limited to chat tasks?", req.TaskID, maxHeld))
 		}
 		if chatrabridge.ErrorCode(err) != chatrabridge.ECONFLICT {
 			return fmt.Errorf("hold reply %d of task %d: %w", req.CommentID, req.TaskID, err)
@@ -537,6 +676,12 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	}
 	if conv.Status == postgres.StatusCancelled {
 		return w.ignore(c, integrationID, req, fmt.Sprintf("the conversation of task %d was cancelled", req.TaskID))
+	}
+	if !conv.ReceivesReplies {
+		// Only chats that joined the task on an email claim have it: none of them may
+		// receive its replies (the chat that created the task has moved on).
+		return w.refusePlanfix(c, "not_verified", req, fmt.Sprintf(
+			"no chat that may receive the replies of task %d has it: the chats in it joined on an email the visitor typed, which is not a proof (options.trustEmailClaims)", req.TaskID))
 	}
 	workflowID := conv.WorkflowID
 	if workflowID == "" {
@@ -586,6 +731,22 @@ func (w *webhooks) hold(c echo.Context, integrationID string, req planfixRequest
 type heldAnswer struct {
 	OK   bool   `json:"ok"`
 	Held string `json:"held"`
+}
+
+// refusePlanfix answers a Planfix request that a limit or a rule refuses: 200
+// {"ok":false,"refused":why}, since Planfix answers any other status by pausing every
+// request of the account, and retrying would be refused again. Counted by reason.
+func (w *webhooks) refusePlanfix(c echo.Context, reason string, req planfixRequest, why string) error {
+	w.logger.Info("planfix webhook refused", "integration", logValue(c.Param("integrationId")), "task_id", req.TaskID, "comment_id", req.CommentID, "reason", reason)
+	w.refusals.WithLabelValues(TokenKindPlanfix, reason).Inc()
+	c.Set(outcomeContextKey, outcomeRefused)
+	return c.JSON(http.StatusOK, refusedAnswer{OK: false, Refused: why})
+}
+
+// refusedAnswer is the body of the 200 answer to a refused Planfix request.
+type refusedAnswer struct {
+	OK      bool   `json:"ok"`
+	Refused string `json:"refused"`
 }
 
 // ignore answers 200 {"ignored": why}: Planfix retries anything but 200, and there is

@@ -67,8 +67,11 @@ func (f tokenFunc) CheckWebhookToken(ctx context.Context, integrationID, kind, t
 // (the real Echo server, parser and mapping; Temporal faked) and checks that nothing
 // panics, that the answer is 200, 400, 413 or 503 with a JSON body, and that a 200 was
 // given only after every signal went to the chat's workflow, in the contract's order,
-// with distinct keys, the client card once, and without the bridge's own messages. Its seeds are in testdata/fuzz and run with every
-// go test.
+// with distinct keys, the client card once, and without the bridge's own messages. Then
+// it runs the signals of an accepted body through the real ConversationWorkflow (test
+// environment, activities recorded) and checks every activity input it makes: storable
+// in PostgreSQL (valid UTF-8, no NUL) and within a Temporal payload. Its seeds are in
+// testdata/fuzz and run with every go test.
 func FuzzChatraWebhookHandler(f *testing.F) {
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.New(logger)
@@ -96,6 +99,7 @@ func FuzzChatraWebhookHandler(f *testing.F) {
 		switch rec.Code {
 		case http.StatusOK:
 			checkAccepted(t, rec.Body.Bytes(), calls)
+			checkActivityInputs(t, calls)
 		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable:
 			var e api.ErrorBody
 			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {

@@ -239,10 +239,11 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	db       *postgres.DB  // default: a new test schema
-	temporal client.Client // default: the package's server
-	tokens   api.WebhookTokens
-	timeout  time.Duration
+	db          *postgres.DB  // default: a new test schema
+	temporal    client.Client // default: the package's server
+	tokens      api.WebhookTokens
+	timeout     time.Duration
+	maxInFlight int
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -261,7 +262,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		DB: o.db, Temporal: o.temporal, Metrics: reg, Logger: logger,
 		Integrations: postgres.NewIntegrationStore(o.db, testSealer(t)),
 		Config:       config.Config{TaskQueue: recorderQueue},
-		Webhooks:     api.WebhookOptions{Tokens: o.tokens, Timeout: o.timeout},
+		Webhooks:     api.WebhookOptions{Tokens: o.tokens, Timeout: o.timeout, MaxInFlight: o.maxInFlight},
 	})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
@@ -498,41 +499,56 @@ func TestChatraWebhookChatStartedWithMessages(t *testing.T) {
 	}
 }
 
-// A repeated delivery yields the same signals with the same keys; another delivery gets
-// other keys; a fragment with only the bridge's own messages sends the card alone; the
-// two signals of one chatStarted have distinct keys.
+// A repeated delivery is answered 200 "duplicate" and signalled once (the store keeps
+// the keys of the deliveries taken); another delivery gets other keys; a fragment with
+// only the bridge's own messages sends the card alone; the two signals of one
+// chatStarted have distinct keys. While the store cannot answer, a repeat is signalled
+// again with the same keys (the conversation ignores it).
 func TestChatraWebhookRedeliveryKeepsKeys(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	in := newIntegration(t, h.db)
+	duplicate := func(a answer) {
+		t.Helper()
+		var d struct {
+			OK, Duplicate bool
+		}
+		if a.status != http.StatusOK || json.Unmarshal(a.body, &d) != nil || !d.OK || !d.Duplicate {
+			t.Fatalf("repeated delivery answered %s, want 200 duplicate", a)
+		}
+	}
 	fragment := chatraBody("chatFragment", "CHAT3", "V3", `[{"id":"F1","type":"client","text":"one"}]`, `,"name":"Olga"`)
 	workflowID, _ := okAnswer(t, h.chatra(t, in, fragment))
-	okAnswer(t, h.chatra(t, in, fragment))
+	duplicate(h.chatra(t, in, fragment))
 	okAnswer(t, h.chatra(t, in, chatraBody("chatFragment", "CHAT3", "V3", `[{"id":"F2","type":"client","text":"two"}]`, `,"name":"Olga"`)))
 	okAnswer(t, h.chatra(t, in, chatraBody("chatFragment", "CHAT3", "V3", `[{"id":"F3","type":"agent","text":"echo","receivedFrom":"`+workflows.ReceivedFromTag+`"}]`, `,"name":"Olga"`)))
 	started := chatraBody("chatStarted", "CHAT3", "V3", `[{"id":"F4","type":"client","text":"again"}]`, `,"name":"Olga"`)
 	okAnswer(t, h.chatra(t, in, started))
-	okAnswer(t, h.chatra(t, in, started))
+	duplicate(h.chatra(t, in, started))
 
-	rec := waitRecorded(t, workflowID, 8)
+	// The store down: the repeat is signalled again, with the same keys.
+	down := newHarness(t, harnessOptions{db: closedDB(t), tokens: tokenFunc(func(context.Context, string, string, string) error { return nil })})
+	okAnswer(t, down.chatra(t, in, started))
+
+	rec := waitRecorded(t, workflowID, 6)
 	msgs := signalsNamed[workflows.MessageSignal](t, rec, workflows.SignalMessage)
 	infos := signalsNamed[workflows.VisitorInfoSignal](t, rec, workflows.SignalVisitorInfo)
-	if len(msgs) != 5 || len(infos) != 3 {
-		t.Fatalf("got %d message and %d visitor-info signals, want 5 and 3", len(msgs), len(infos))
+	if len(msgs) != 4 || len(infos) != 3 {
+		t.Fatalf("got %d message and %d visitor-info signals, want 4 and 3", len(msgs), len(infos))
 	}
-	if msgs[0].Key != msgs[1].Key || !reflect.DeepEqual(msgs[0], msgs[1]) {
-		t.Errorf("the repeated fragment differs: %+v / %+v", msgs[0], msgs[1])
+	if msgs[1].Key == msgs[0].Key || msgs[1].Messages[0].ID != "F2" {
+		t.Errorf("the second fragment: %+v", msgs[1])
 	}
-	if msgs[2].Key == msgs[0].Key || msgs[2].Messages[0].ID != "F2" {
-		t.Errorf("the second fragment: %+v", msgs[2])
-	}
-	if msgs[3].Key != msgs[4].Key || msgs[3].Messages[0].ID != "F4" || msgs[3].Visitor != nil {
-		t.Errorf("the repeated chatStarted's messages: %+v / %+v", msgs[3], msgs[4])
+	if msgs[2].Key != msgs[3].Key || !reflect.DeepEqual(msgs[2], msgs[3]) || msgs[2].Messages[0].ID != "F4" || msgs[2].Visitor != nil {
+		t.Errorf("the repeated chatStarted's messages: %+v / %+v", msgs[2], msgs[3])
 	}
 	if infos[0].Started || infos[0].Visitor.Name != "Olga" || !strings.HasPrefix(infos[0].Key, "chatFragment:") {
 		t.Errorf("the own-only fragment gave %+v", infos[0])
 	}
-	if !infos[1].Started || infos[1].Key != infos[2].Key || infos[1].Key == msgs[3].Key {
-		t.Errorf("chatStarted keys: visitor-info %q, %q; message %q", infos[1].Key, infos[2].Key, msgs[3].Key)
+	if !infos[1].Started || infos[1].Key != infos[2].Key || infos[1].Key == msgs[2].Key {
+		t.Errorf("chatStarted keys: visitor-info %q, %q; message %q", infos[1].Key, infos[2].Key, msgs[2].Key)
+	}
+	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="duplicate",source="chatra"}`); v != 2 {
+		t.Errorf("duplicate chatra webhooks = %v, want 2", v)
 	}
 	for _, m := range msgs {
 		for _, msg := range m.Messages {
@@ -586,7 +602,14 @@ func TestChatraWebhookRefusals(t *testing.T) {
 	errorAnswer(t, do(t, req), http.StatusRequestEntityTooLarge, chatrabridge.ETOOLARGE)
 	// Under 1 MiB, but over Temporal's payload limit once JSON escapes each '<' as \u003c:
 	// refused for good rather than retried forever.
-	escaped := chatraBody("chatFragment", "NEVER", "V", `[{"id":"BIG","type":"client","text":"`+strings.Repeat("<", 400_000)+`"}]`, "")
+	var many []string
+	for i := range 250 {
+		many = append(many, fmt.Sprintf(`{"id":"BIG%d","type":"client","text":"%s"}`, i, strings.Repeat("<", 4000)))
+	}
+	escaped := chatraBody("chatFragment", "NEVER", "V", "["+strings.Join(many, ",")+"]", "")
+	if len(escaped) > api.MaxBodyBytes {
+		t.Fatalf("the escaping case is %d bytes, over the body limit", len(escaped))
+	}
 	errorAnswer(t, h.post(t, path, "application/json", []byte(escaped)), http.StatusRequestEntityTooLarge, chatrabridge.ETOOLARGE)
 
 	if started(workflows.ConversationWorkflowID(in.ID, "NEVER")) {

@@ -39,6 +39,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.uber.org/fx"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
@@ -203,6 +204,7 @@ func run() error {
 	e.taskQueue = "bench-" + e.run
 	cfg.DatabaseURL, cfg.HTTPAddr, cfg.TaskQueue = secrets.String(url), "127.0.0.1:0", e.taskQueue
 	cfg.AdminToken, cfg.SecretsKey = "bench-admin-token", sealKey
+	cfg.WebhookMaxInFlight = 1024 // the benchmark measures throughput: the bound against abuse stays out of its way
 
 	var (
 		s     *api.Server
@@ -231,6 +233,13 @@ func run() error {
 		return fmt.Errorf("integration: %w", err)
 	}
 	e.chatraHook, e.planfixHook = app.WebhookURLs(e.base, app.DemoIntegrationID, tokens)
+	// Hundreds of new chats a second: far over an integration's default limit, which
+	// is there against a leaked webhook URL, not against load.
+	unlimited := chatrabridge.MaxOptionCount
+	if _, err := store.UpdateIntegration(ctx, app.DemoIntegrationID, chatrabridge.IntegrationUpdate{
+		Options: &chatrabridge.OptionsUpdate{NewConversationsPerMinute: &unlimited}}); err != nil {
+		return fmt.Errorf("integration: %w", err)
+	}
 
 	e.tc, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

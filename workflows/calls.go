@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -23,14 +24,39 @@ func (c *conversation) call(ctx workflow.Context, o workflow.ActivityOptions, fn
 	if c.stopping {
 		return errStopping
 	}
+	if n := payloadSize(in); n > maxActivityPayloadBytes && patched(ctx, patchPayloadBounds) {
+		// Temporal would refuse the command, and fail this workflow task and every
+		// later one: the conversation would stop. Refused here instead, for good.
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the activity's input is %d bytes, over the %d a workflow may send", n, maxActivityPayloadBytes),
+			ErrPayloadTooLarge, nil)
+	}
 	c.busy++
 	defer func() { c.busy-- }()
-	o.Summary = oneLine(o.Summary, 100)
+	o.Summary = CutSummary(EscapeMarkdown(oneLine(o.Summary, 100)))
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, o), fn, in)
 	if out == nil {
 		return f.Get(ctx, nil)
 	}
 	return f.Get(ctx, out)
+}
+
+// maxActivityPayloadBytes bounds the encoded input of an activity, below Temporal's
+// limit on a payload (2 MiB by default) with room for the command around it.
+const maxActivityPayloadBytes = 2<<20 - 64<<10
+
+// ErrPayloadTooLarge is the error type of an activity the workflow did not start
+// because its input was over maxActivityPayloadBytes. Non-retryable.
+const ErrPayloadTooLarge = "workflow.payload_too_large"
+
+// payloadSize is the size of v as Temporal carries it (JSON), 0 if it cannot be encoded
+// (the SDK then reports that itself).
+func payloadSize(v any) int {
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		return 0
+	}
+	return len(p.GetData())
 }
 
 // callLocal runs a local activity, by its registered name (a.M is a method value on a

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -16,9 +17,11 @@ import (
 // into that contact's task).
 
 const (
-	// maxBatch bounds the chat messages one AddComments call carries (its payload stays
-	// far below Temporal's 2 MiB limit: a Chatra message has at most 5000 characters).
-	maxBatch = 100
+	// maxBatch bounds the chat messages one AddComments call carries, and maxBatchBytes
+	// their size (as the activity's input carries them): a call's payload stays far
+	// below Temporal's limit on a payload (2 MiB), however long the messages are.
+	maxBatch      = 100
+	maxBatchBytes = 256 << 10
 
 	// The reorder window (doc.go, "Order"): queued chat messages are written once no
 	// new message has come for reorderQuiet, or once the oldest has waited
@@ -89,13 +92,16 @@ func (c *conversation) flushNow() bool {
 func (c *conversation) addComments(ctx workflow.Context) {
 	slices.SortStableFunc(c.st.Pending, func(x, y Message) int { return x.Time.Compare(y.Time) })
 	n := min(len(c.st.Pending), maxBatch)
+	if k := batchWithin(c.st.Pending[:n], maxBatchBytes); k < n && patched(ctx, patchPayloadBounds) {
+		n = k // the rest goes in the next call
+	}
 	batch := slices.Clone(c.st.Pending[:n])
 	c.st.Pending = slices.Delete(c.st.Pending, 0, n)
 	c.publish(ctx)
 
 	msgs := make([]activities.ChatMessage, len(batch))
 	for i, m := range batch {
-		msgs[i] = activities.ChatMessage{ID: m.ID, Type: m.Type, Text: m.Text, Time: m.Time, AgentName: m.AgentName}
+		msgs[i] = chatMessage(m)
 	}
 	var r activities.AddCommentsResult
 	c.inFlight = len(batch)
@@ -119,6 +125,23 @@ func (c *conversation) addComments(ctx workflow.Context) {
 	c.publish(ctx)
 }
 
+func chatMessage(m Message) activities.ChatMessage {
+	return activities.ChatMessage{ID: m.ID, Type: m.Type, Text: m.Text, Time: m.Time, AgentName: m.AgentName}
+}
+
+// batchWithin returns how many of msgs, from the first, an AddComments call carries
+// within max bytes: at least one (a message too large alone is refused by call).
+func batchWithin(msgs []Message, max int) int {
+	size := 0
+	for i, m := range msgs {
+		b, _ := json.Marshal(chatMessage(m)) // strings and a time: cannot fail
+		if size += len(b) + 1; size > max && i > 0 {
+			return i
+		}
+	}
+	return len(msgs)
+}
+
 // applyContactChanges writes the visitor's new name, email or phone onto the contact. A
 // new email that belongs to another contact moves the chat to that contact and, when it
 // has an active task, into that task (one contact, one active task: a customer on two
@@ -137,10 +160,16 @@ func (c *conversation) applyContactChanges(ctx workflow.Context) {
 		}
 		if r.Switched {
 			c.st.State.ContactID = r.ContactID
+			c.st.ContactClaimed = r.Claimed
 			c.publish(ctx)
 			c.joinContactTask(ctx)
 			return
 		}
+	}
+	if (c.st.ClaimUnverified || c.st.ContactClaimed) && patched(ctx, patchClaimNote) {
+		// The contact is the one whose email the visitor typed: its card is that
+		// customer's, and an unverified claim does not rewrite it.
+		return
 	}
 	if err := c.call(ctx, planfixOptions("update the contact: "+c.customer()), a.UpdateContact, activities.UpdateContactInput{
 		IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID, Name: v.Name, Email: v.Email, Phone: v.Phone,
@@ -163,11 +192,16 @@ func (c *conversation) joinContactTask(ctx workflow.Context) {
 	}
 	if !r.Found {
 		c.saveConversation(ctx)
+		if c.st.ContactClaimed && c.st.State.TaskID != 0 && patched(ctx, patchClaimNote) {
+			c.addNote(ctx, c.st.State.TaskID, "claim:"+c.in.ChatID+":"+c.episodeKey(ctx), claimedContactNote(c.st.Visitor.Email))
+		}
 		return
 	}
 	old, oldURL := c.st.State.TaskID, c.st.State.TaskURL
+	c.st.TaskJoined = true
 	c.setTask(ctx, r.TaskID)
-	saved := c.saveConversation(ctx) // a reply in the joined task finds this chat from now on
+	// A reply in the joined task finds this chat from now on, if the claim is trusted.
+	saved, elsewhere := c.saveConversation(ctx)
 	if old != 0 {
 		c.addNote(ctx, old, "moved:"+c.in.ChatID+":"+c.episodeKey(ctx), movedNote(c.st.Visitor.Email, r.TaskID, c.st.State.TaskURL))
 		if err := c.call(ctx, planfixOptions(fmt.Sprintf("complete task #%d (continued in #%d)", old, r.TaskID)), a.CompleteTask, activities.CompleteTaskInput{
@@ -176,7 +210,11 @@ func (c *conversation) joinContactTask(ctx workflow.Context) {
 			c.recordError(ctx, "complete the task the chat left", err)
 		}
 	}
-	c.addNote(ctx, r.TaskID, "joined:"+c.in.ChatID+":"+c.episodeKey(ctx), joinedNote(c.customer(), c.in.ChatID, old, oldURL))
+	note := joinedNote(c.customer(), c.in.ChatID, old, oldURL)
+	if elsewhere {
+		note = claimNote(c.customer(), c.st.Visitor.Email, c.in.ChatID, old, oldURL)
+	}
+	c.addNote(ctx, r.TaskID, "joined:"+c.in.ChatID+":"+c.episodeKey(ctx), note)
 	c.writeVisitorNotes(ctx)
 	if c.conversationRow() != saved {
 		c.saveConversation(ctx)

@@ -103,11 +103,21 @@ func (c *conversation) run(ctx workflow.Context) error {
 	workflow.Go(ctx, c.lifecycle)
 	workflow.Go(ctx, c.commentLane)
 	workflow.Go(ctx, c.replyLane)
-	err := workflow.Await(ctx, func() bool {
-		return c.finished || (c.busy == 0 && c.continueAsNewDue(ctx))
-	})
-	if err != nil {
-		return c.cleanup(ctx)
+	for {
+		err := workflow.Await(ctx, func() bool {
+			return c.finished || (c.busy == 0 && c.continueAsNewDue(ctx))
+		})
+		if err != nil {
+			return c.cleanup(ctx)
+		}
+		if c.finished || payloadSize(c.next()) <= maxCarriedBytes || !patched(ctx, patchPayloadBounds) {
+			break
+		}
+		// What the next run would get is too large for Temporal to pass: the lanes
+		// write what is queued first (the history may grow meanwhile; it has room).
+		if err := workflow.Await(ctx, func() bool { return c.finished || payloadSize(c.next()) <= maxCarriedBytes }); err != nil {
+			return c.cleanup(ctx)
+		}
 	}
 	// From here no coroutine starts an activity or receives a signal (they run on in
 	// this workflow task after the root returns, and what they did would not be
@@ -130,6 +140,10 @@ func (c *conversation) run(ctx workflow.Context) error {
 	}
 	return workflow.NewContinueAsNewError(ctx, ConversationWorkflowName, c.next())
 }
+
+// maxCarriedBytes bounds what continue-as-new passes to the next run (Carried), below
+// Temporal's limit on a payload: beyond it, the run waits for its queues to shrink.
+const maxCarriedBytes = 3 << 19 // 1.5 MiB
 
 // resumePhase is where a conversation that ended resumes when work came at the last
 // moment: closed after an episode, else waiting for its first chat (or setting it up,

@@ -1271,7 +1271,7 @@ func TestDetailsText(t *testing.T) {
 		CustomerName: "Ivan", CustomerEmail: "ivan@example.com", MessagesReceived: 3, MessagesAdded: 2, RepliesSent: 1,
 		RepliesFailed: 1, LastError: "send a reply: no paid plan"}, Pending: []Message{{ID: "x"}}}}
 	d := c.details()
-	for _, want := range []string{"**open**", "[task #100](" + testAccount + "/task/100)", "Ivan <ivan@example.com>",
+	for _, want := range []string{"**open**", "[task #100](" + testAccount + "/task/100)", "Ivan · ivan@example.com",
 		"3 message(s) received, 2 added", "1 reply(ies) sent, 1 not sent", "1 message(s) waiting", "Last error: send a reply: no paid plan"} {
 		contains(t, "details", d, want)
 	}

@@ -27,13 +27,15 @@
 //     within a reorder window: a message is written once no new one has come for 2s, or
 //     once the oldest waiting has waited 10s; at once when the chat closes). One
 //     AddComments call is in flight at a time; what arrives meanwhile (Planfix allows one
-//     request a second per account) is combined into the next call, one comment per run
-//     of messages, each line with its time.
+//     request a second per account) is combined into the next call (at most 100
+//     messages and 256 KiB), one comment per run of messages, each line with its time.
 //   - Visitor info: a new name, email or phone is written onto the contact card before
 //     the next message. A new email that belongs to another contact moves the chat to
 //     that contact and, when it has an active task, into that task (one contact, one
 //     active task: a customer on a phone and a computer keeps one thread); the task the
-//     chat leaves gets a note and is completed.
+//     chat leaves gets a note and is completed. An email typed into a chat is a claim,
+//     not a proof: such a chat receives the joined task's replies only when the store
+//     knows its Chatra visitor to be the customer's ("Claims" below).
 //   - Replies: the employee's comment is read, checked (allowed employee, not hidden, not
 //     the bridge's own) and sent to the chat as the employee or as the integration's
 //     Chatra user; a reply that cannot be sent leaves a note in the task saying why.
@@ -217,6 +219,26 @@
 // already known joins the contact but only the "create a new task only if the contact
 // has no active task" option joins its task: without it every new chat is a new task, as
 // the option's name says.
+//
+// Claims. Anyone can type another customer's email, and replies used to go to the chat
+// that wrote last: an impostor who typed a customer's email got the employee's next
+// reply. So a conversation tells the store when its task is one it joined (TaskJoined,
+// SaveConversationInput.JoinedTask, unless the integration trusts email claims), and the
+// store lets such a chat receive the task's replies only when its Chatra client id is
+// known to be the customer's (another chat of that client id in the task receives them,
+// or the client id is mapped to the task's contact; EnsureContact never maps a visitor
+// to a contact found by a claimed email). Otherwise (RepliesElsewhere) the task gets a
+// note that the claim is not verified and replies stay with the chat that created it;
+// and a contact found only by a claimed email (EnsureContactResult.Claimed) gets no
+// card updates from that visitor, its task a note. The notes are new commands: behind
+// patchClaimNote.
+//
+// Payloads. Temporal refuses a payload over 2 MiB by failing the workflow task, again at
+// every attempt: the conversation would stop. The API bounds what comes in (texts cut at
+// 5,000 characters, every field bounded, a signal over the limit refused); the workflow
+// bounds what it sends: AddComments batches by bytes, an activity whose input is still
+// too large is not started but fails for good (ErrPayloadTooLarge), and continue-as-new
+// waits while what it would carry is over maxCarriedBytes (behind patchPayloadBounds).
 //
 // Echo. The bridge's replies come back from Chatra in webhooks. They are recognised by
 // their receivedFrom tag (the API drops them from fragments; transcripts keep them and

@@ -128,7 +128,7 @@ func (c *conversation) beginEpisode(ctx workflow.Context) error {
 // setup like any other error.
 func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	var task int64
-	newContact := false
+	newContact, joined := false, false
 	for again := true; ; again = false {
 		if c.st.State.ContactID == 0 {
 			var err error
@@ -137,7 +137,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 			}
 		}
 		var err error
-		task, err = c.findOrCreateTask(ctx, newContact)
+		task, joined, err = c.findOrCreateTask(ctx, newContact)
 		var app *temporal.ApplicationError
 		if err != nil && again && errors.As(err, &app) && app.Type() == activities.ErrContactGone {
 			c.recordError(ctx, fmt.Sprintf("create the task for contact %d", c.st.State.ContactID), err)
@@ -153,6 +153,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 		}
 		break
 	}
+	c.st.TaskJoined = joined
 	c.setTask(ctx, task)
 	if c.st.State.CloseReason != "" { // the chat closed while the task was being set up
 		c.setPhase(PhaseClosing)
@@ -161,7 +162,17 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 	}
 	c.publish(ctx)
 	// The store first: from now on a Planfix reply in the task finds its chat.
-	saved := c.saveConversation(ctx)
+	saved, elsewhere := c.saveConversation(ctx)
+	switch {
+	case joined && elsewhere && patched(ctx, patchClaimNote):
+		// Joined on an email claim: the task's employees learn that this chat does not
+		// get their replies.
+		c.addNote(ctx, task, "claim:"+c.in.ChatID+":"+c.episodeKey(ctx), claimNote(c.customer(), c.st.Visitor.Email, c.in.ChatID, 0, ""))
+	case !joined && c.st.ContactClaimed && patched(ctx, patchClaimNote):
+		// A task of its own, for a contact found by the email the visitor typed: the
+		// employees learn that the visitor may not be that customer.
+		c.addNote(ctx, task, "claim:"+c.in.ChatID+":"+c.episodeKey(ctx), claimedContactNote(c.st.Visitor.Email))
+	}
 
 	// What follows is useful but not essential: a failure is recorded, not retried here.
 	var action activities.AddContactActionResult
@@ -189,6 +200,7 @@ func (c *conversation) ensureContact(ctx workflow.Context) (created bool, err er
 		return false, err
 	}
 	c.st.State.ContactID = r.ContactID
+	c.st.ContactClaimed = r.Claimed
 	// What the visitor told while the contact was being found still goes onto it.
 	now := c.st.Visitor
 	if known.Name != now.Name || known.Phone != now.Phone || !strings.EqualFold(known.Email, now.Email) {
@@ -199,18 +211,19 @@ func (c *conversation) ensureContact(ctx workflow.Context) (created bool, err er
 }
 
 // findOrCreateTask returns the task of the episode: with "create a new task only if the
-// contact has no active task" the contact's active task if it has one, else a new task.
-// A contact created in this setup has none: it is not searched (once patched).
-func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (int64, error) {
+// contact has no active task" the contact's active task if it has one (joined: another
+// chat created it), else a new task. A contact created in this setup has none: it is
+// not searched (once patched).
+func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (task int64, joined bool, err error) {
 	if c.settings.NewTaskOnlyIfNoActiveTask && !(newContact && patched(ctx, patchNoTaskSearchForNewContact)) {
 		var r activities.FindActiveTaskResult
 		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
 			IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID,
 		}, &r); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if r.TaskID != 0 {
-			return r.TaskID, nil
+			return r.TaskID, true, nil
 		}
 	}
 	var r activities.CreateTaskResult
@@ -218,9 +231,9 @@ func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.st.State.ClientID, Episode: c.st.State.Episode, EpisodeKey: c.episodeKey(ctx),
 		ContactID: c.st.State.ContactID, Visitor: c.st.Visitor,
 	}, &r); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return r.TaskID, nil
+	return r.TaskID, false, nil
 }
 
 // episodeKey identifies the current episode among every run of this chat's workflow:
@@ -263,26 +276,30 @@ func (c *conversation) conversationRow() activities.SaveConversationInput {
 	return activities.SaveConversationInput{
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, WorkflowID: c.workflowID, ClientID: s.ClientID,
 		TaskID: s.TaskID, ContactID: s.ContactID, CustomerName: s.CustomerName, CustomerEmail: s.CustomerEmail,
-		Status: s.Status,
+		Status: s.Status, JoinedTask: c.st.TaskJoined && !c.settings.TrustEmailClaims,
 	}
 }
 
 // saveConversation saves the conversation in the store and returns what it saved (the
-// zero value when it could not). The replies the store held for the task, because they
-// came before any conversation had it, are queued as if their signals had come now
-// (de-duplicated by comment id like any reply: one that also came by signal, or the
-// bridge's own comment, is not sent again).
-func (c *conversation) saveConversation(ctx workflow.Context) activities.SaveConversationInput {
+// zero value when it could not), and whether the task's replies go to another chat
+// than this one (it joined the task on an email claim). The replies the store held for
+// the task, because they came before any conversation had it, are queued as if their
+// signals had come now (de-duplicated by comment id like any reply: one that also came
+// by signal, or the bridge's own comment, is not sent again).
+func (c *conversation) saveConversation(ctx workflow.Context) (saved activities.SaveConversationInput, repliesElsewhere bool) {
 	row := c.conversationRow()
 	var r activities.SaveConversationResult
 	if err := c.call(ctx, storeOptions("store: conversation "+row.Status), a.SaveConversation, row, &r); err != nil {
 		c.recordError(ctx, "save the conversation in the store", err)
-		return activities.SaveConversationInput{}
+		return activities.SaveConversationInput{}, false
 	}
 	for _, id := range r.HeldReplies {
 		c.onReply(ctx, ReplySignal{Key: replyKeyStart + strconv.FormatInt(id, 10), CommentID: id, TaskID: row.TaskID})
 	}
-	return row
+	if row.TaskID != 0 {
+		c.st.ClaimUnverified = r.RepliesElsewhere
+	}
+	return row, r.RepliesElsewhere
 }
 
 // openEpisode waits for the chat to close, or to be idle for the idle timeout (then it

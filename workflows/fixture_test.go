@@ -58,6 +58,7 @@ type fixture struct {
 	actionDelay   time.Duration             // how long AddContactAction takes
 	reply         func(activities.SendReplyInput) (activities.SendReplyResult, error)
 	heldReplies   func(activities.SaveConversationInput) []int64 // what SaveConversation took; nil: none
+	elsewhere     func(activities.SaveConversationInput) bool    // SaveConversation's RepliesElsewhere; nil: false
 	nextCommentID int64
 }
 
@@ -158,10 +159,14 @@ func (f *fixture) mockActivities() {
 	env.OnActivity(a.SaveConversation, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SaveConversationInput) (activities.SaveConversationResult, error) {
 			f.record("SaveConversation", in)
-			if f.heldReplies == nil {
-				return activities.SaveConversationResult{}, nil
+			var r activities.SaveConversationResult
+			if f.heldReplies != nil {
+				r.HeldReplies = f.heldReplies(in)
 			}
-			return activities.SaveConversationResult{HeldReplies: f.heldReplies(in)}, nil
+			if f.elsewhere != nil {
+				r.RepliesElsewhere = f.elsewhere(in)
+			}
+			return r, nil
 		})
 	env.OnActivity(a.UpdateContact, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.UpdateContactInput) error {

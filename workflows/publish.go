@@ -79,8 +79,9 @@ func (c *conversation) details() string {
 	case s.TaskID != 0:
 		fmt.Fprintf(&b, " · task #%d", s.TaskID)
 	}
-	if name := strings.TrimSpace(s.CustomerName + " " + angle(s.CustomerEmail)); name != "" {
-		fmt.Fprintf(&b, "\n\n%s", name)
+	// Markdown: what a visitor typed (a name, an email) is escaped, never markup or a link.
+	if who := strings.Trim(EscapeMarkdown(s.CustomerName)+" · "+EscapeMarkdown(s.CustomerEmail), " ·"); who != "" {
+		fmt.Fprintf(&b, "\n\n%s", who)
 	}
 	fmt.Fprintf(&b, "\n\n%d message(s) received, %d added to the task; %d reply(ies) sent", s.MessagesReceived, s.MessagesAdded, s.RepliesSent)
 	if s.RepliesFailed > 0 {
@@ -90,9 +91,46 @@ func (c *conversation) details() string {
 		fmt.Fprintf(&b, "; %d message(s) waiting", n)
 	}
 	if s.LastError != "" {
-		fmt.Fprintf(&b, "\n\nLast error: %s", oneLine(s.LastError, 300))
+		fmt.Fprintf(&b, "\n\nLast error: %s", EscapeMarkdown(oneLine(s.LastError, 300)))
 	}
 	return b.String()
+}
+
+// markdownEscaper escapes what makes Markdown markup: emphasis, code, links, images,
+// HTML, tables, strike-through, and the backslash itself.
+var markdownEscaper = strings.NewReplacer(
+	`\`, `\\`, "`", "\\`", `*`, `\*`, `_`, `\_`, `[`, `\[`, `]`, `\]`,
+	`<`, `\<`, `>`, `\>`, `~`, `\~`, `|`, `\|`,
+)
+
+// MaxSummaryBytes bounds a summary (the static summary of a conversation, an activity's
+// summary): Temporal documents summaries as at most 200 bytes, and a server may refuse
+// a longer one.
+const MaxSummaryBytes = 200
+
+// CutSummary cuts an escaped (EscapeMarkdown) summary to MaxSummaryBytes without
+// splitting a character or leaving an escape without what it escapes.
+func CutSummary(s string) string {
+	if len(s) <= MaxSummaryBytes {
+		return s
+	}
+	s = truncateBytes(s, MaxSummaryBytes-len("…"))
+	if n := len(s) - len(strings.TrimRight(s, `\`)); n%2 == 1 {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// EscapeMarkdown returns s with every character that Markdown would read as markup
+// escaped (and a heading or list mark at its start): the Temporal Web UI renders
+// summaries and current details as Markdown, and a customer's name or message must
+// show as typed, never as a link, an image or a heading.
+func EscapeMarkdown(s string) string {
+	s = markdownEscaper.Replace(s)
+	if s != "" && strings.ContainsRune("#-+=", rune(s[0])) {
+		s = `\` + s
+	}
+	return s
 }
 
 // commentsSummary is the Web UI's summary of an AddComments call: its first message,
@@ -107,13 +145,6 @@ func commentsSummary(batch []Message) string {
 		summary = oneLine(summary, 80) + fmt.Sprintf(" (+%d more)", len(batch)-1)
 	}
 	return summary
-}
-
-func angle(email string) string {
-	if email == "" {
-		return ""
-	}
-	return "<" + email + ">"
 }
 
 func agentLabel(m Message) string {

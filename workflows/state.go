@@ -72,6 +72,17 @@ type Carried struct {
 	Replies        []ReplySignal `json:"replies,omitempty"` // to send into the chat, in order
 	NextChat                     // a chat begun after the current one closed
 	ContactChanges               // what the visitor told to write onto the contact card
+	// TaskJoined says the current task was not created by this conversation: it is the
+	// active task of the contact the visitor's email (or Chatra visitor) belongs to.
+	TaskJoined bool `json:"taskJoined,omitempty"`
+	// ClaimUnverified says the task was joined on an email the visitor typed, which the
+	// store did not verify (SaveConversationResult.RepliesElsewhere): the task's replies
+	// go to another chat, and the contact's card is not this visitor's to change.
+	ClaimUnverified bool `json:"claimUnverified,omitempty"`
+	// ContactClaimed says the conversation's contact was found only by the email the
+	// visitor typed (EnsureContactResult.Claimed): the card is not this visitor's to
+	// change, and the task says the claim is not verified.
+	ContactClaimed bool `json:"contactClaimed,omitempty"`
 }
 
 // NextChat is a chat that began while the current episode was closing or closed: it

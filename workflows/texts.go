@@ -37,6 +37,28 @@ func joinedNote(customer, chatID string, oldTask int64, oldTaskURL string) strin
 	return text
 }
 
+// claimNote tells a task that a chat joined it on an email its visitor typed, which the
+// bridge does not take as proof: its messages come here, the replies do not go to it.
+func claimNote(customer, email, chatID string, oldTask int64, oldTaskURL string) string {
+	who := customer
+	if email != "" && email != customer {
+		who += " (" + email + ")"
+	}
+	text := fmt.Sprintf("A visitor in another chat (Chatra chat %s) says they are %s, this task's customer, and their messages continue here. "+
+		"An email typed into a chat is not a proof: replies written here keep going to the chat that created this task, not to that chat. "+
+		"If it is the same customer, answer them in Chatra.", chatID, who)
+	if oldTask != 0 {
+		text += fmt.Sprintf(" Their earlier messages are in task #%d (%s).", oldTask, oldTaskURL)
+	}
+	return text
+}
+
+// claimedContactNote tells a task that its chat's visitor typed the email of an
+// existing contact, who is now the task's contact, without proof that it is them.
+func claimedContactNote(email string) string {
+	return fmt.Sprintf("The visitor in this chat typed the email %s, which belongs to this contact: an email typed into a chat is not a proof that the visitor is that customer. Check who you are talking to before sharing the customer's details.", email)
+}
+
 // replyNotSentNote says why a reply did not reach the chat (why ends the sentence).
 func replyNotSentNote(why string) string {
 	return "This reply was not sent to the chat: " + why

@@ -53,6 +53,24 @@ const (
 	// no active task", a contact created in this setup is not searched for an active
 	// task: it was created a moment ago and has none (one Planfix request saved).
 	patchNoTaskSearchForNewContact = "no-task-search-for-new-contact"
+
+	// patchPayloadBounds: no payload the workflow sends is over Temporal's limit. An
+	// AddComments call carries at most maxBatchBytes of messages (the rest go in the
+	// next call); an activity whose input is still over maxActivityPayloadBytes is not
+	// started but fails for good (ErrPayloadTooLarge); continue-as-new waits while what
+	// it would carry is over maxCarriedBytes. Taken only where a bound is crossed: a
+	// history that never came near one replays unchanged.
+	patchPayloadBounds = "payload-bounds"
+
+	// patchClaimNote: an email the visitor typed is a claim, not a proof. A chat whose
+	// contact was found only by such an email (EnsureContactResult.Claimed) leaves a
+	// note in its task saying so; one that joins a contact's active task on it, and that
+	// the store does not let receive the task's replies, leaves a note saying that
+	// (joining mid-chat always left a note; its text now says so too); and what such a
+	// chat's visitor tells is not written onto the claimed contact's card. Taken only
+	// where an activity's result says so, which no history recorded before the change
+	// does.
+	patchClaimNote = "claim-note"
 )
 
 // patched reports whether the run takes the change id: always in a new run, and in a

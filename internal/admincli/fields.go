@@ -51,6 +51,9 @@ var fields = []field{
 	{flag: "send-as-employee", path: "options.sendAsEmployee", kind: kindBool, usage: "send replies to the chat under the employee's own name"},
 	{flag: "late-reply-window", path: "options.lateReplyWindow", kind: kindDuration, usage: "how long replies still reach a closed chat, a `duration` such as 72h (default 72h)"},
 	{flag: "idle-timeout", path: "options.idleTimeout", kind: kindDuration, usage: "a silent chat closes itself after this `duration`, such as 24h (default 24h)"},
+	{flag: "trust-email-claims", path: "options.trustEmailClaims", kind: kindBool, usage: "take an email typed into the chat as proof: a chat that joins a contact's task by it receives the task's replies"},
+	{flag: "new-conversations-per-minute", path: "options.newConversationsPerMinute", kind: kindInt, usage: "new chats the Chatra webhook takes a minute, a `number` (default 30; beyond it 429)"},
+	{flag: "max-held-replies", path: "options.maxHeldReplies", kind: kindInt, usage: "Planfix replies held for tasks without a conversation, a `number` (default 500)"},
 }
 
 // fieldFlags holds the values of the field flags of one command.

@@ -70,6 +70,9 @@ func printIntegration(w io.Writer, b []byte) error {
 	row("Send as employee", yesNo(in.Options.SendAsEmployee))
 	row("Late-reply window", time.Duration(in.Options.LateReplyWindow).String())
 	row("Idle timeout", time.Duration(in.Options.IdleTimeout).String())
+	row("Trust email claims", yesNo(in.Options.TrustEmailClaims))
+	row("New conversations a minute", strconv.Itoa(in.Options.NewConversationsPerMinute))
+	row("Max held replies", strconv.Itoa(in.Options.MaxHeldReplies))
 	row("Created", in.CreatedAt.Local().Format(time.DateTime))
 	row("Updated", in.UpdatedAt.Local().Format(time.DateTime))
 	if err := tw.Flush(); err != nil {

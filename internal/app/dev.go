@@ -35,10 +35,21 @@ type DevOptions struct {
 	Out          io.Writer // where the banner goes once everything runs; nil means os.Stdout
 }
 
+// DevHTTPAddr is where `dev` serves the API when HTTP_ADDR keeps its default: the
+// loopback interface only, so that a laptop's bridge, its sandbox wired in, is not open
+// to the network it is on (HTTP_ADDR=0.0.0.0:8080 opens it).
+const DevHTTPAddr = "127.0.0.1:8080"
+
 // DevConfig fills what a laptop run lacks: the secrets key and the admin token are
 // generated once and kept in the data directory, so a restart can still open what it
-// sealed and the admin token stays the same.
+// sealed and the admin token stays the same. The API listens on DevHTTPAddr unless
+// HTTP_ADDR says otherwise, and integrations may call private addresses (the sandbox is
+// on 127.0.0.1).
 func DevConfig(cfg config.Config, dataDir string) (config.Config, error) {
+	if cfg.HTTPAddr == config.Default("HTTP_ADDR") {
+		cfg.HTTPAddr = DevHTTPAddr
+	}
+	cfg.AllowPrivateURLs = true
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return cfg, fmt.Errorf("data directory %s: %w", dataDir, err)
 	}

@@ -61,3 +61,23 @@ func TestDevConfigKeepsGeneratedSecrets(t *testing.T) {
 		t.Fatalf("an explicit ADMIN_TOKEN must win: %v %q", err, c.AdminToken.Reveal())
 	}
 }
+
+// dev listens on the loopback interface unless HTTP_ADDR says otherwise, and lets its
+// integrations call the sandbox on 127.0.0.1.
+func TestDevConfigListensOnLoopback(t *testing.T) {
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := app.DevConfig(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.HTTPAddr != "127.0.0.1:8080" || !d.AllowPrivateURLs {
+		t.Fatalf("dev: HTTP_ADDR %q, private URLs allowed %v", d.HTTPAddr, d.AllowPrivateURLs)
+	}
+	cfg, _ = config.Load(func(k string) string { return map[string]string{"HTTP_ADDR": "0.0.0.0:9000"}[k] })
+	if d, _ = app.DevConfig(cfg, t.TempDir()); d.HTTPAddr != "0.0.0.0:9000" {
+		t.Fatalf("an explicit HTTP_ADDR must win: %q", d.HTTPAddr)
+	}
+}

@@ -5,7 +5,9 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
@@ -23,6 +25,18 @@ type Config struct {
 	TaskQueue   string
 	LogLevel    slog.Level
 	LogFormat   string
+
+	// MetricsAddr, when set, serves /metrics on that address alone (not on HTTPAddr).
+	MetricsAddr string
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client's address
+	// in logs; without any, the address is the connection's.
+	TrustedProxies []*net.IPNet
+	// AllowPrivateURLs lets an integration's Chatra and Planfix URLs point at
+	// loopback, link-local or private addresses (dev's sandbox, tests).
+	AllowPrivateURLs bool
+	// WebhookMaxInFlight bounds the requests to one webhook (Chatra's, Planfix's) of one
+	// integration that one API process reads and handles at once.
+	WebhookMaxInFlight int
 }
 
 // Var documents one environment variable.
@@ -44,6 +58,10 @@ var Vars = []Var{
 	{"TASK_QUEUE", "chatrabridge", "Temporal task queue of the conversation workflows"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "text", "text or json"},
+	{"METRICS_ADDR", "", "serve /metrics on this address alone (such as 127.0.0.1:9090) instead of on HTTP_ADDR"},
+	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For gives the client's address in logs"},
+	{"ALLOW_PRIVATE_URLS", "false", "let integrations' Chatra and Planfix URLs point at loopback, link-local or private addresses (dev sets true for its sandbox)"},
+	{"WEBHOOK_MAX_IN_FLIGHT", "16", "requests to one webhook of one integration one API process handles at once (beyond: Chatra 429, Planfix 200 refused)"},
 }
 
 // Default returns the value a variable takes when it is unset.
@@ -88,7 +106,46 @@ func Load(getenv func(string) string) (Config, error) {
 	if !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
 		return c, fmt.Errorf("PUBLIC_URL=%q: want an http:// or https:// URL", c.PublicURL)
 	}
+	c.MetricsAddr = get("METRICS_ADDR")
+	if c.TrustedProxies, err = parseNets(get("TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	if c.AllowPrivateURLs, err = strconv.ParseBool(get("ALLOW_PRIVATE_URLS")); err != nil {
+		return c, fmt.Errorf("ALLOW_PRIVATE_URLS=%q: want true or false", getenv("ALLOW_PRIVATE_URLS"))
+	}
+	if c.WebhookMaxInFlight, err = strconv.Atoi(get("WEBHOOK_MAX_IN_FLIGHT")); err != nil || c.WebhookMaxInFlight < 1 {
+		return c, fmt.Errorf("WEBHOOK_MAX_IN_FLIGHT=%q: want a whole number of at least 1", getenv("WEBHOOK_MAX_IN_FLIGHT"))
+	}
 	return c, nil
+}
+
+// parseNets reads a comma-separated list of IP addresses and CIDRs.
+func parseNets(s string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is neither an IP address nor a CIDR such as 10.0.0.0/8", part)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR such as 10.0.0.0/8", part)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // fromFileOrEnv reads NAME, or the file named by NAME_FILE (trailing whitespace trimmed).

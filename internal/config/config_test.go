@@ -25,7 +25,8 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
-	for name, val := range map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLIC_URL": "example.com"} {
+	for name, val := range map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLIC_URL": "example.com",
+		"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local", "ALLOW_PRIVATE_URLS": "sometimes", "WEBHOOK_MAX_IN_FLIGHT": "0"} {
 		_, err := Load(env(map[string]string{name: val}))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v should name the variable", name, val, err)
@@ -61,5 +62,29 @@ func TestEveryVarHasHelp(t *testing.T) {
 		if v.Name == "" || v.Help == "" {
 			t.Errorf("undocumented variable %+v", v)
 		}
+	}
+}
+
+// The settings of the HTTP edge: no trusted proxy, private URLs refused and 16 webhooks
+// at once by default; proxies as addresses or CIDRs.
+func TestEdgeSettings(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TrustedProxies) != 0 || c.AllowPrivateURLs || c.WebhookMaxInFlight != 16 || c.MetricsAddr != "" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	c, err = Load(env(map[string]string{"TRUSTED_PROXIES": " 10.1.2.3, 192.168.0.0/16,::1", "ALLOW_PRIVATE_URLS": "true",
+		"WEBHOOK_MAX_IN_FLIGHT": "4", "METRICS_ADDR": "127.0.0.1:9090"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []string
+	for _, n := range c.TrustedProxies {
+		nets = append(nets, n.String())
+	}
+	if strings.Join(nets, " ") != "10.1.2.3/32 192.168.0.0/16 ::1/128" || !c.AllowPrivateURLs || c.WebhookMaxInFlight != 4 || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Fatalf("config = %+v (proxies %v)", c, nets)
 	}
 }

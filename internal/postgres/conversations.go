@@ -31,6 +31,19 @@ type Conversation struct {
 	StartedAt        time.Time  `db:"started_at" json:"startedAt"`
 	UpdatedAt        time.Time  `db:"updated_at" json:"updatedAt"`
 	ClosedAt         *time.Time `db:"closed_at" json:"closedAt,omitempty"`
+	// ReceivesReplies says whether a reply written in the task goes to this chat: the
+	// chat created the task, or joined it as a chat of the same Chatra visitor (or of
+	// a claim the integration trusts). SaveConversation sets it from JoinedTask.
+	ReceivesReplies bool `db:"receives_replies" json:"receivesReplies"`
+
+	// JoinedTask says the conversation joined a task another chat created, and the
+	// integration does not trust email claims: the save lets it receive the task's
+	// replies only when its Chatra visitor (ClientID) is known to be the task's
+	// customer: another conversation of that visitor in the task receives them, or the
+	// visitor is mapped to the conversation's contact (a mapping that an email claim
+	// never makes: see activities.EnsureContact). Not stored as such: see
+	// ReceivesReplies.
+	JoinedTask bool `db:"-" json:"-"`
 
 	// HeldRepliesKey names the save for the held replies it takes (SaveConversation): a
 	// save again with the same key (the same activity, retried) gets the same replies
@@ -40,7 +53,8 @@ type Conversation struct {
 
 // SaveConversation inserts the conversation or updates the row of the same chat. Empty
 // strings and nil ids leave the stored values as they are, so callers pass only what
-// they know. It is idempotent.
+// they know. It is idempotent. It sets whether the conversation receives the task's
+// replies (Conversation.ReceivesReplies, from JoinedTask): ReceivesReplies tells the caller.
 //
 // A save with a task id and the status open or closed (a conversation that still sends
 // replies) also takes the replies held for that task (HoldReply: written in the task
@@ -53,10 +67,10 @@ func (db *DB) SaveConversation(ctx context.Context, c Conversation) (heldReplies
 		c.Status = StatusOpen
 	}
 	args := []any{c.IntegrationID, c.ChatID, c.WorkflowID, c.ClientID, c.PlanfixTaskID, c.PlanfixContactID,
-		c.CustomerName, c.CustomerEmail, c.Status}
+		c.CustomerName, c.CustomerEmail, c.Status, c.JoinedTask}
+	var receives bool
 	if c.PlanfixTaskID == nil || (c.Status != StatusOpen && c.Status != StatusClosed) {
-		_, err := db.Pool.Exec(ctx, saveConversation, args...)
-		return nil, translate(err)
+		return nil, translate(db.Pool.QueryRow(ctx, saveConversation, args...).Scan(&receives))
 	}
 	key := c.HeldRepliesKey
 	if key == "" {
@@ -66,8 +80,11 @@ func (db *DB) SaveConversation(ctx context.Context, c Conversation) (heldReplies
 		if err := lockTaskReplies(ctx, tx, c.IntegrationID, *c.PlanfixTaskID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, saveConversation, args...); err != nil {
+		if err := tx.QueryRow(ctx, saveConversation, args...).Scan(&receives); err != nil {
 			return err
+		}
+		if !receives {
+			return nil // the held replies are for a chat that receives the task's replies
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE held_replies SET taken_by = $3, taken_at = now()
@@ -90,9 +107,16 @@ func (db *DB) SaveConversation(ctx context.Context, c Conversation) (heldReplies
 
 const saveConversation = `
 	INSERT INTO conversations (integration_id, chat_id, workflow_id, client_id,
-		planfix_task_id, planfix_contact_id, customer_name, customer_email, status, closed_at)
+		planfix_task_id, planfix_contact_id, customer_name, customer_email, status, closed_at,
+		receives_replies)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-		CASE WHEN $9 IN ('closed', 'ended', 'cancelled') THEN now() END)
+		CASE WHEN $9 IN ('closed', 'ended', 'cancelled') THEN now() END,
+		NOT $10::boolean OR ($4 <> '' AND (
+			EXISTS (SELECT 1 FROM conversations o
+			        WHERE o.integration_id = $1 AND o.chat_id <> $2 AND o.planfix_task_id = $5
+			          AND o.receives_replies AND o.client_id = $4)
+			OR EXISTS (SELECT 1 FROM contacts m
+			           WHERE m.integration_id = $1 AND m.chatra_client_id = $4 AND m.planfix_contact_id = $6))))
 	ON CONFLICT (integration_id, chat_id) DO UPDATE SET
 		client_id          = COALESCE(NULLIF(EXCLUDED.client_id, ''), conversations.client_id),
 		planfix_task_id    = COALESCE(EXCLUDED.planfix_task_id, conversations.planfix_task_id),
@@ -102,7 +126,9 @@ const saveConversation = `
 		status             = EXCLUDED.status,
 		closed_at          = CASE WHEN EXCLUDED.status = 'open' THEN NULL
 		                          ELSE COALESCE(conversations.closed_at, now()) END,
-		updated_at         = now()`
+		receives_replies   = EXCLUDED.receives_replies,
+		updated_at         = now()
+	RETURNING receives_replies`
 
 // GetConversation returns the conversation of a chat, or ENOTFOUND.
 func (db *DB) GetConversation(ctx context.Context, integrationID, chatID string) (*Conversation, error) {
@@ -113,14 +139,27 @@ func (db *DB) GetConversation(ctx context.Context, integrationID, chatID string)
 }
 
 // FindConversationByTask returns the conversation a Planfix task belongs to. When several
-// chats share the task (a customer on two devices), it is the one active last, so a reply
-// goes to the chat the customer wrote from last. ENOTFOUND when none.
+// chats share the task (a customer on two devices), it is the one active last among
+// those that receive the task's replies (ReceivesReplies), so a reply goes to the chat
+// the customer wrote from last, never to one that only claimed the customer's email.
+// Only when no conversation of the task receives replies is the one returned one that
+// does not (ReceivesReplies false: the caller must not send it the reply). ENOTFOUND
+// when none.
 func (db *DB) FindConversationByTask(ctx context.Context, integrationID string, taskID int64) (*Conversation, error) {
 	rows, _ := db.Pool.Query(ctx, `
 		SELECT * FROM conversations WHERE integration_id = $1 AND planfix_task_id = $2
-		ORDER BY updated_at DESC LIMIT 1`, integrationID, taskID)
+		ORDER BY receives_replies DESC, updated_at DESC LIMIT 1`, integrationID, taskID)
 	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToAddrOfStructByName[Conversation])
 	return c, translate(err)
+}
+
+// ReceivesReplies reports whether a Planfix reply in the chat's task goes to the chat
+// (Conversation.ReceivesReplies); ENOTFOUND when the chat has no row.
+func (db *DB) ReceivesReplies(ctx context.Context, integrationID, chatID string) (bool, error) {
+	var ok bool
+	err := db.Pool.QueryRow(ctx, `SELECT receives_replies FROM conversations WHERE integration_id = $1 AND chat_id = $2`,
+		integrationID, chatID).Scan(&ok)
+	return ok, translate(err)
 }
 
 // ConversationFilter selects conversations; empty fields match everything.

@@ -22,6 +22,14 @@ import (
 // task, so a reply is either held before the save takes the task's replies or finds
 // the saved conversation, never neither.
 func (db *DB) HoldReply(ctx context.Context, integrationID string, taskID, commentID int64) error {
+	return db.HoldReplyAtMost(ctx, integrationID, taskID, commentID, 0)
+}
+
+// HoldReplyAtMost is HoldReply holding at most max replies no conversation has taken
+// for the integration (0: no bound): beyond it, it returns an ELIMIT error and holds
+// nothing. A leaked Planfix webhook URL cannot fill the store with made-up replies. A
+// reply held already is not refused (holding it again is a no-op).
+func (db *DB) HoldReplyAtMost(ctx context.Context, integrationID string, taskID, commentID int64, max int) error {
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		if err := lockTaskReplies(ctx, tx, integrationID, taskID); err != nil {
 			return err
@@ -34,6 +42,20 @@ func (db *DB) HoldReply(ctx context.Context, integrationID string, taskID, comme
 		}
 		if taken {
 			return chatrabridge.Errorf(chatrabridge.ECONFLICT, "task %d has a conversation by now", taskID)
+		}
+		if max > 0 {
+			var held bool
+			var n int
+			if err := tx.QueryRow(ctx, `
+				SELECT EXISTS (SELECT 1 FROM held_replies WHERE integration_id = $1 AND comment_id = $2),
+				       (SELECT count(*) FROM (SELECT 1 FROM held_replies
+				        WHERE integration_id = $1 AND taken_by IS NULL LIMIT $3) AS h)`,
+				integrationID, commentID, max).Scan(&held, &n); err != nil {
+				return err
+			}
+			if !held && n >= max {
+				return chatrabridge.Errorf(chatrabridge.ELIMIT, "the bridge already holds %d replies of this integration whose tasks have no conversation (options.maxHeldReplies)", max)
+			}
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO held_replies (integration_id, task_id, comment_id) VALUES ($1, $2, $3)

@@ -109,6 +109,7 @@ func (s *IntegrationStore) integration(r integrationRow, open bool) (*chatrabrid
 	i.Chatra = chatrabridge.ChatraSettings{APIURL: c.APIURL, PublicKey: c.PublicKey, AgentID: c.AgentID,
 		AgentEmail: c.AgentEmail, AgentName: c.AgentName, HasSecretKey: r.ChatraSecretKey != nil}
 	p := r.Settings.Planfix
+	i.Options.FillDefaults() // options added after the integration was stored
 	i.Planfix = chatrabridge.PlanfixSettings{AccountURL: p.AccountURL, TaskTemplateID: p.TaskTemplateID,
 		ContactTemplateID: p.ContactTemplateID, CompletedStatusID: p.CompletedStatusID,
 		AssigneeUserIDs: p.AssigneeUserIDs, EmployeeUserIDs: r.EmployeeUserIDs, HasToken: r.PlanfixToken != nil}

@@ -23,7 +23,8 @@ const HeldRepliesRetention = 7 * 24 * time.Hour
 const janitorEvery = time.Hour
 
 // Janitor deletes what the store no longer needs: side effects older than
-// EffectsRetention, held replies older than HeldRepliesRetention. It runs in every
+// EffectsRetention, held replies older than HeldRepliesRetention, Chatra chats and
+// events older than ChatraRetention. It runs in every
 // worker process, once at start and then hourly; several workers doing it at once only
 // delete the same rows.
 var Janitor = fx.Module("postgres-janitor", fx.Invoke(startJanitor))
@@ -66,6 +67,15 @@ func runJanitor(ctx context.Context, db *DB, logger *slog.Logger, every time.Dur
 			logger.Warn("store janitor: delete old held replies (retried in an hour)", "error", err)
 		case n > 0:
 			logger.Info("store janitor: deleted old held replies (taken, or in tasks that are not the bridge's)", "count", n, "older_than", HeldRepliesRetention.String())
+		}
+		n, err = db.DeleteChatraBefore(ctx, time.Now().Add(-ChatraRetention))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			logger.Warn("store janitor: delete old Chatra chats and events (retried in an hour)", "error", err)
+		case n > 0:
+			logger.Info("store janitor: deleted old Chatra chats and events", "count", n, "older_than", ChatraRetention.String())
 		}
 		select {
 		case <-ctx.Done():

@@ -137,6 +137,13 @@ func translate(err error) error {
 			return &chatrabridge.Error{Code: chatrabridge.ENOTFOUND, Message: "refers to something that does not exist", Err: err}
 		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P"), pgErr.Code == "53300":
 			return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "database unavailable", Err: err}
+		case permanentCode(pgErr.Code):
+			// The value itself is refused (a NUL byte, invalid UTF-8, too long, out of
+			// range): the same value is refused again by any retry. The server's message
+			// may quote the value, so neither the message nor the cause carries it.
+			return &chatrabridge.Error{Code: chatrabridge.EINVALID,
+				Message: "the database cannot store a value (SQLSTATE " + pgErr.Code + ")",
+				Err:     errors.New("SQLSTATE " + pgErr.Code)}
 		}
 		return err
 	}
@@ -149,6 +156,14 @@ func translate(err error) error {
 		return &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "database unavailable", Err: err}
 	}
 	return err
+}
+
+// permanentCode reports whether a SQLSTATE says the data itself is refused, which no
+// retry can change: class 22 (data exception: invalid byte sequence, value too long,
+// out of range), class 54 (program limit exceeded: an index row too large), a NOT NULL
+// or CHECK violation.
+func permanentCode(code string) bool {
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "54") || code == "23502" || code == "23514"
 }
 
 func isConnectError(err error) bool {
