@@ -62,6 +62,8 @@ type Options struct {
 	SendAsEmployee            bool     `json:"sendAsEmployee"`
 	LateReplyWindow           Duration `json:"lateReplyWindow"` // default 72h
 	IdleTimeout               Duration `json:"idleTimeout"`     // default 24h
+	// FirstResponse is the first-response target and its reminders (firstresponse.go).
+	FirstResponse FirstResponse `json:"firstResponse"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("72h") in JSON.
@@ -147,6 +149,8 @@ type OptionsUpdate struct {
 	SendAsEmployee            *bool     `json:"sendAsEmployee,omitempty"`
 	LateReplyWindow           *Duration `json:"lateReplyWindow,omitempty"`
 	IdleTimeout               *Duration `json:"idleTimeout,omitempty"`
+	// FirstResponse changes the given fields of Options.FirstResponse.
+	FirstResponse *FirstResponseUpdate `json:"firstResponse,omitempty"`
 }
 
 // NewIntegration returns the integration u describes, with defaults filled in and
@@ -208,6 +212,9 @@ func (u IntegrationUpdate) Apply(i *Integration) error {
 		set(&i.Options.SendAsEmployee, o.SendAsEmployee)
 		set(&i.Options.LateReplyWindow, o.LateReplyWindow)
 		set(&i.Options.IdleTimeout, o.IdleTimeout)
+		if o.FirstResponse != nil {
+			o.FirstResponse.Apply(&i.Options.FirstResponse)
+		}
 	}
 	return nil
 }
@@ -248,6 +255,7 @@ func (i *Integration) Normalize() {
 	if i.Options.IdleTimeout == 0 {
 		i.Options.IdleTimeout = Duration(DefaultIdleTimeout)
 	}
+	i.Options.FirstResponse.Normalize()
 }
 
 func dedupe(ids []int64) []int64 {
@@ -341,7 +349,10 @@ func (i *Integration) Validate() error {
 	if err := duration("options.lateReplyWindow", i.Options.LateReplyWindow); err != nil {
 		return err
 	}
-	return duration("options.idleTimeout", i.Options.IdleTimeout)
+	if err := duration("options.idleTimeout", i.Options.IdleTimeout); err != nil {
+		return err
+	}
+	return i.Options.FirstResponse.Validate("options.firstResponse")
 }
 
 func plainText(field, s string, max int) error {
