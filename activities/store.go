@@ -26,6 +26,7 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 		SendAsEmployee:            i.Options.SendAsEmployee,
 		LateReplyWindow:           time.Duration(i.Options.LateReplyWindow),
 		IdleTimeout:               time.Duration(i.Options.IdleTimeout),
+		FirstResponse:             i.Options.FirstResponse,
 	}
 	if s.LateReplyWindow <= 0 {
 		s.LateReplyWindow = chatrabridge.DefaultLateReplyWindow
