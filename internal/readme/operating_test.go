@@ -498,6 +498,7 @@ func (s *stack) waitState(what string, ok func(workflows.State) bool) workflows.
 		if err != nil {
 			return false, err.Error()
 		}
+		st = workflows.State{} // a field the answer leaves out (omitzero) is zero, not the last answer's
 		if err := v.Get(&st); err != nil {
 			return false, err.Error()
 		}

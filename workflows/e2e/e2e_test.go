@@ -215,6 +215,7 @@ func (s *stack) waitState(chatID, what string, ok func(workflows.State) bool) wo
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		v, err := s.temporal.QueryWorkflow(context.Background(), id, "", workflows.QueryState)
+		st = workflows.State{} // a field the answer leaves out (omitzero) is zero, not the last answer's
 		if err == nil && v.Get(&st) == nil && ok(st) {
 			return st
 		}
