@@ -155,6 +155,13 @@ type State struct {
 	ClosedAt         time.Time `json:"closedAt,omitzero"`
 	CloseReason      string    `json:"closeReason,omitempty"`
 	LastError        string    `json:"lastError,omitempty"`
+	// The customer's wait for an answer (waiting.go), filled in by the query: since
+	// when the first unanswered message waits (zero: nobody waits), how many visitor
+	// messages wait, the reminders sent in this wait and when the next is due.
+	WaitingSince       time.Time `json:"waitingSince,omitzero"`
+	UnansweredMessages int       `json:"unansweredMessages,omitempty"`
+	RemindersSent      int       `json:"remindersSent,omitempty"`
+	NextReminderAt     time.Time `json:"nextReminderAt,omitzero"`
 }
 
 // MaxSeenKeys bounds the de-duplication keys a conversation keeps (and carries across
@@ -172,6 +179,9 @@ var (
 	SAName        = temporal.NewSearchAttributeKeyKeyword("CustomerName")
 	SATaskID      = temporal.NewSearchAttributeKeyInt64("PlanfixTaskId")
 	SAStatus      = temporal.NewSearchAttributeKeyKeyword("ConversationStatus")
+	// SAWaitingSince is when the customer's first unanswered message was written; it is
+	// unset while nobody waits (waiting.go). A Datetime.
+	SAWaitingSince = temporal.NewSearchAttributeKeyTime("CustomerWaitingSince")
 )
 
 // SearchAttributes lists the custom search attributes with their types, for registering
@@ -182,5 +192,6 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		m[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	m[SATaskID.GetName()] = enumspb.INDEXED_VALUE_TYPE_INT
+	m[SAWaitingSince.GetName()] = enumspb.INDEXED_VALUE_TYPE_DATETIME
 	return m
 }

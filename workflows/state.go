@@ -72,6 +72,7 @@ type Carried struct {
 	Replies        []ReplySignal `json:"replies,omitempty"` // to send into the chat, in order
 	NextChat                     // a chat begun after the current one closed
 	ContactChanges               // what the visitor told to write onto the contact card
+	Waiting        Waiting       `json:"waiting,omitzero"` // the customer's wait for an answer
 }
 
 // NextChat is a chat that began while the current episode was closing or closed: it

@@ -53,6 +53,12 @@ const (
 	// no active task", a contact created in this setup is not searched for an active
 	// task: it was created a moment ago and has none (one Planfix request saved).
 	patchNoTaskSearchForNewContact = "no-task-search-for-new-contact"
+
+	// patchCustomerWaiting: the wait for an answer shows and acts (waiting.go): the
+	// CustomerWaitingSince search attribute is set when a customer's message begins to
+	// wait and unset when it is answered or the chat closes, and with a first-response
+	// target a timer runs to each deadline and a reminder note goes into the task.
+	patchCustomerWaiting = "customer-waiting"
 )
 
 // patched reports whether the run takes the change id: always in a new run, and in a
