@@ -32,7 +32,7 @@ const MaxBodyBytes = 1 << 20
 // Module provides *Server and serves it for the app's lifetime.
 var Module = fx.Module("api",
 	fx.Provide(New),
-	fx.Invoke(requireAdminToken, serve),
+	fx.Invoke(requireAdminToken, serve, countWaiting),
 )
 
 // Addr is the address the server listens on, a distinct type so fx can provide it.
@@ -67,11 +67,12 @@ type Server struct {
 	addr     net.Addr
 	webhooks *webhooks
 	admin    *admin
+	waiting  *waitingGauge
 }
 
 // New builds the server and its routes.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p)}
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(p.Logger)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -194,4 +195,17 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 	m[SATaskID.GetName()] = enumspb.INDEXED_VALUE_TYPE_INT
 	m[SAWaitingSince.GetName()] = enumspb.INDEXED_VALUE_TYPE_DATETIME
 	return m
+}
+
+// WaitingQuery is the visibility query of the running conversations of an integration
+// whose customer waits for an answer, and, when before is not zero, has waited since
+// before it (for more than N minutes: before = now - N minutes). The Web UI and
+// `temporal workflow list --query` take it as it is.
+func WaitingQuery(integrationID string, before time.Time) string {
+	q := fmt.Sprintf("%s=%q AND ExecutionStatus=%q AND %s IS NOT NULL",
+		SAIntegration.GetName(), integrationID, "Running", SAWaitingSince.GetName())
+	if !before.IsZero() {
+		q += fmt.Sprintf(" AND %s < %q", SAWaitingSince.GetName(), before.UTC().Format(time.RFC3339))
+	}
+	return q
 }
