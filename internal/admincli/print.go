@@ -70,6 +70,7 @@ func printIntegration(w io.Writer, b []byte) error {
 	row("Send as employee", yesNo(in.Options.SendAsEmployee))
 	row("Late-reply window", time.Duration(in.Options.LateReplyWindow).String())
 	row("Idle timeout", time.Duration(in.Options.IdleTimeout).String())
+	printFirstResponse(row, in.Options.FirstResponse)
 	row("Created", in.CreatedAt.Local().Format(time.DateTime))
 	row("Updated", in.UpdatedAt.Local().Format(time.DateTime))
 	if err := tw.Flush(); err != nil {
