@@ -198,11 +198,12 @@ func (c *conversation) remind(ctx workflow.Context) {
 }
 
 // publishWaiting returns the upsert of CustomerWaitingSince the wait calls for, if any:
-// the time the customer began to wait, unset when nobody does. It follows the wait once
-// the chat's task is known; while a chat is set up it is left as it is, so that nothing
-// is written to visibility ahead of the task (doc.go, "Latency").
+// the time the customer began to wait, unset when nobody does (also once the
+// conversation is cancelled). While a chat waits for its task (a first chat set up, a
+// new chat begun after the last one closed) it is left as it is, so that nothing is
+// written to visibility ahead of the task (doc.go, "Latency").
 func (c *conversation) publishWaiting(ctx workflow.Context) []temporal.SearchAttributeUpdate {
-	if !c.st.taskReady() || c.st.NextChat.Begun {
+	if c.st.Phase == PhaseWaiting || c.st.Phase == PhaseSettingUp || c.st.NextChat.Begun {
 		return nil
 	}
 	p, want := &c.published, c.st.Waiting.Since

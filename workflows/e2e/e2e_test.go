@@ -503,6 +503,9 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("the conversation ended with %v, want cancelled", err)
 	}
 	s.saveHistories("cancelled", id)
+	if since, ok := s.waitingSince(id); ok {
+		t.Errorf("CustomerWaitingSince = %s after the cancel, want it unset (the customer waits no more in this conversation)", since)
+	}
 	comments := s.planfix.Comments(st.TaskID)
 	if len(comments) != 2 || !strings.Contains(comments[1].Description, "stopped by an administrator") {
 		t.Errorf("task comments = %+v", comments)
