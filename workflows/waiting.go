@@ -179,16 +179,14 @@ func (c *conversation) remind(ctx workflow.Context) {
 			NotifyAssignees: true, Class: planfix.ClassLow}, &r)
 	done = true
 	switch {
-	case ctx.Err() != nil || c.stopping:
-		return // cancelled, or continuing as new: the next run reminds
 	case err == nil:
-		c.markOwnComment(r.CommentID)
+		c.markOwnComment(r.CommentID) // the Planfix scenario may send it back as a reply
 		if c.waitSeq != seq {
-			return
+			return // answered meanwhile: the wait it counted for is over
 		}
 		c.metrics(ctx).Counter(metricReminders).Inc(1)
-	case c.waitSeq != seq:
-		return // answered meanwhile
+	case ctx.Err() != nil || c.stopping || c.waitSeq != seq:
+		return // cancelled, continuing as new (the next run reminds), or answered meanwhile
 	default:
 		c.recordError(ctx, "remind the task's assignees that the customer waits", err)
 	}
