@@ -77,6 +77,8 @@ type Options struct {
 	// conversation (default DefaultMaxHeldReplies); beyond it the Planfix webhook
 	// refuses to hold one.
 	MaxHeldReplies int `json:"maxHeldReplies"`
+	// FirstResponse is the first-response target and its reminders (firstresponse.go).
+	FirstResponse FirstResponse `json:"firstResponse"`
 }
 
 // FillDefaults sets every zero option that has a default to it. Integrations stored
@@ -189,6 +191,8 @@ type OptionsUpdate struct {
 	TrustEmailClaims          *bool     `json:"trustEmailClaims,omitempty"`
 	NewConversationsPerMinute *int      `json:"newConversationsPerMinute,omitempty"`
 	MaxHeldReplies            *int      `json:"maxHeldReplies,omitempty"`
+	// FirstResponse changes the given fields of Options.FirstResponse.
+	FirstResponse *FirstResponseUpdate `json:"firstResponse,omitempty"`
 }
 
 // NewIntegration returns the integration u describes, with defaults filled in and
@@ -253,6 +257,9 @@ func (u IntegrationUpdate) Apply(i *Integration) error {
 		set(&i.Options.TrustEmailClaims, o.TrustEmailClaims)
 		set(&i.Options.NewConversationsPerMinute, o.NewConversationsPerMinute)
 		set(&i.Options.MaxHeldReplies, o.MaxHeldReplies)
+		if o.FirstResponse != nil {
+			o.FirstResponse.Apply(&i.Options.FirstResponse)
+		}
 	}
 	return nil
 }
@@ -288,6 +295,7 @@ func (i *Integration) Normalize() {
 	p.AssigneeUserIDs = dedupe(p.AssigneeUserIDs)
 	p.EmployeeUserIDs = dedupe(p.EmployeeUserIDs)
 	i.Options.FillDefaults()
+	i.Options.FirstResponse.Normalize()
 }
 
 func dedupe(ids []int64) []int64 {
@@ -387,7 +395,10 @@ func (i *Integration) Validate() error {
 	if err := count("options.newConversationsPerMinute", i.Options.NewConversationsPerMinute); err != nil {
 		return err
 	}
-	return count("options.maxHeldReplies", i.Options.MaxHeldReplies)
+	if err := count("options.maxHeldReplies", i.Options.MaxHeldReplies); err != nil {
+		return err
+	}
+	return i.Options.FirstResponse.Validate("options.firstResponse")
 }
 
 func count(field string, n int) error {

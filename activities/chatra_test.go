@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -234,7 +235,11 @@ func TestWriteVisitorNotes(t *testing.T) {
 func TestLoadSettings(t *testing.T) {
 	e := newEnv(t)
 	e.integ.Options.NewTaskOnlyIfNoActiveTask = true
+	e.integ.Options.FirstResponse = chatrabridge.FirstResponse{Target: chatrabridge.Duration(5 * time.Minute),
+		WorkingHours: &chatrabridge.WorkingHours{TimeZone: "UTC", Days: []string{"mon"}, From: "09:00", To: "18:00"}}
 	s := must[activities.Settings](t)(e.acts.LoadSettings(context.Background(), activities.LoadSettingsInput{IntegrationID: integrationID}))
+	equal(t, "first-response target", s.FirstResponse.Target, chatrabridge.Duration(5*time.Minute))
+	equal(t, "working hours", s.FirstResponse.WorkingHours.String(), "mon 09:00-18:00 UTC")
 	equal(t, "name", s.Name, "Shop")
 	equal(t, "late-reply window", s.LateReplyWindow, 48*time.Hour)
 	equal(t, "idle default", s.IdleTimeout, 24*time.Hour)

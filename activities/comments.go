@@ -146,12 +146,16 @@ func commentSources(ctx context.Context, pf *planfix.Client, taskID int64) (map[
 }
 
 // AddNote adds a comment from the bridge to the task: what an employee must know (a
-// reply that was not sent and why, the sync stopped, the chat continuing elsewhere). Its
-// sourceObjectId derives from Key; a retried attempt finds a note an earlier one added.
+// reply that was not sent and why, the sync stopped, the chat continuing elsewhere, a
+// customer waiting for an answer). Its sourceObjectId derives from Key; a retried
+// attempt finds a note an earlier one added. With NotifyAssignees the comment is
+// addressed to the task's assignees (Planfix notifies them); its requests are spent in
+// in.Class (the context carries it to the rate limiter).
 func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResult, error) {
 	if in.TaskID <= 0 || in.Key == "" || strings.TrimSpace(in.Text) == "" {
 		return AddNoteResult{}, invalidInput("add note: taskId, key and text are required")
 	}
+	ctx = planfix.WithClass(ctx, in.Class)
 	i, err := a.integration(ctx, in.IntegrationID)
 	if err != nil {
 		return AddNoteResult{}, err
@@ -168,7 +172,11 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 			return AddNoteResult{CommentID: id}, nil
 		}
 	}
-	id, err := pf.AddTaskComment(ctx, in.TaskID, planfix.NewComment{Description: planfix.TextToHTML(in.Text), SourceObjectID: sid})
+	nc := planfix.NewComment{Description: planfix.TextToHTML(in.Text), SourceObjectID: sid}
+	if in.NotifyAssignees {
+		nc.Recipients = &planfix.Recipients{Roles: []string{planfix.RoleAssignee}}
+	}
+	id, err := pf.AddTaskComment(ctx, in.TaskID, nc)
 	if err != nil {
 		return AddNoteResult{}, fail(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 )
@@ -226,6 +227,43 @@ func TestAddNoteIdempotent(t *testing.T) {
 		t.Fatalf("task has %d comments, want 1", len(comments))
 	}
 	equal(t, "note", comments[0].Description, "This reply was not sent: &lt;reason&gt;")
+}
+
+// classLimiter records the request class of each Planfix request.
+type classLimiter struct{ classes []planfix.Class }
+
+func (l *classLimiter) Wait(ctx context.Context, _ string) error {
+	l.classes = append(l.classes, planfix.ClassOf(ctx))
+	return nil
+}
+
+func (l *classLimiter) Block(context.Context, string, time.Time) error { return nil }
+
+// A reminder is a note addressed to the task's assignees, whose requests are spent in
+// the lowest class (a retry's lookup as well); other notes notify nobody in particular
+// and are of the default class.
+func TestAddNoteRemindsAssigneesInTheLowClass(t *testing.T) {
+	e := newEnv(t)
+	lim := &classLimiter{}
+	e.acts.Limiter = lim
+	ctx := context.Background()
+	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	in := activities.AddNoteInput{IntegrationID: integrationID, TaskID: task, Key: "reminder:1", Text: "Ivan has been waiting 5 min for an answer.",
+		NotifyAssignees: true, Class: planfix.ClassLow}
+	first := must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, in))
+	again := must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, in)) // a retry: looks first
+	equal(t, "retried reminder", again.CommentID, first.CommentID)
+	must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, activities.AddNoteInput{IntegrationID: integrationID, TaskID: task, Key: "other", Text: "a note"}))
+	comments := e.planfix.Comments(task)
+	if len(comments) != 2 || !slices.Equal(comments[0].Recipients, []string{"role:assignee"}) || comments[1].Recipients != nil {
+		t.Fatalf("comments = %+v", comments)
+	}
+	// Outside an activity every call looks before it adds (retried): list and add, list,
+	// then the other note's list and add.
+	want := []planfix.Class{planfix.ClassLow, planfix.ClassLow, planfix.ClassLow, planfix.ClassDefault, planfix.ClassDefault}
+	if !slices.Equal(lim.classes, want) {
+		t.Errorf("request classes = %q, want %q", lim.classes, want)
+	}
 }
 
 // The action on the contact is added once per episode (the store remembers it).

@@ -27,6 +27,7 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 		LateReplyWindow:           time.Duration(i.Options.LateReplyWindow),
 		IdleTimeout:               time.Duration(i.Options.IdleTimeout),
 		TrustEmailClaims:          i.Options.TrustEmailClaims,
+		FirstResponse:             i.Options.FirstResponse,
 	}
 	if s.LateReplyWindow <= 0 {
 		s.LateReplyWindow = chatrabridge.DefaultLateReplyWindow

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
 
 // Visitor is what the conversation knows of the Chatra visitor (the same type as
@@ -37,6 +38,9 @@ type Settings struct {
 	LateReplyWindow           time.Duration `json:"lateReplyWindow"`
 	IdleTimeout               time.Duration `json:"idleTimeout"`
 	TrustEmailClaims          bool          `json:"trustEmailClaims,omitempty"`
+	// FirstResponse is the first-response target and its reminders; the zero value
+	// (also what settings recorded before it existed decode into) reminds nobody.
+	FirstResponse chatrabridge.FirstResponse `json:"firstResponse,omitzero"`
 }
 
 // EnsureContactInput asks for the Planfix contact of a visitor. ContactID is the contact
@@ -190,13 +194,18 @@ type AddCommentsResult struct {
 }
 
 // AddNoteInput adds a comment from the bridge itself to a task (a reply that was not
-// sent, the sync stopped, the chat moved to another task). Key identifies the note: the
-// same key never adds a second one.
+// sent, the sync stopped, the chat moved to another task, a customer waiting for an
+// answer). Key identifies the note: the same key never adds a second one.
+// NotifyAssignees addresses the comment to the task's assignees, so that Planfix
+// notifies them. Class is the request class its Planfix requests are spent in (empty:
+// the default class; planfix.ClassLow for reminders).
 type AddNoteInput struct {
-	IntegrationID string `json:"integrationId"`
-	TaskID        int64  `json:"taskId"`
-	Key           string `json:"key"`
-	Text          string `json:"text"`
+	IntegrationID   string        `json:"integrationId"`
+	TaskID          int64         `json:"taskId"`
+	Key             string        `json:"key"`
+	Text            string        `json:"text"`
+	NotifyAssignees bool          `json:"notifyAssignees,omitempty"`
+	Class           planfix.Class `json:"class,omitempty"`
 }
 
 // AddNoteResult is the note's comment.

@@ -112,6 +112,7 @@ func (s *Server) adminRoutes(e *echo.Echo) {
 	g.DELETE("/integrations/:id", a.deleteIntegration)
 	g.POST("/integrations/:id/rotate-tokens", a.rotateTokens)
 	g.POST("/integrations/:id/verify", a.verifyIntegration)
+	g.GET("/integrations/:id/waiting", a.listWaiting)
 	g.GET("/conversations", a.listConversations)
 	// The id is chatra/<integrationId>/<chatId> (URL-escaped or not) or
 	// <integrationId>/<chatId>, so it may span several path segments.

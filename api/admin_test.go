@@ -69,6 +69,7 @@ func (l *adminLogs) String() string {
 // behind real sockets. It keeps every answer body, for the security test.
 type adminEnv struct {
 	url        string
+	server     *api.Server
 	db         *postgres.DB
 	store      *postgres.IntegrationStore
 	logs       *adminLogs
@@ -135,7 +136,7 @@ func newAdminEnvConfig(t *testing.T, cfg config.Config) *adminEnv {
 	})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
-	e.url = ts.URL
+	e.url, e.server = ts.URL, s
 	return e
 }
 

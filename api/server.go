@@ -68,7 +68,7 @@ func NewHTTPServer(h http.Handler, t Timeouts) *http.Server {
 // Module provides *Server and serves it for the app's lifetime.
 var Module = fx.Module("api",
 	fx.Provide(New),
-	fx.Invoke(requireAdminToken, serve),
+	fx.Invoke(requireAdminToken, serve, countWaiting),
 )
 
 // Addr is the address the server listens on, a distinct type so fx can provide it.
@@ -105,6 +105,7 @@ type Server struct {
 	metrics     http.Handler
 	webhooks    *webhooks
 	admin       *admin
+	waiting     *waitingGauge
 }
 
 // New builds the server and its routes. /metrics is among them unless
@@ -112,7 +113,7 @@ type Server struct {
 // the connection's, or, behind a proxy of Config.TrustedProxies, what its
 // X-Forwarded-For says.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p),
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p),
 		metrics: promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -155,6 +156,13 @@ type State struct {
 	ClosedAt         time.Time `json:"closedAt,omitzero"`
 	CloseReason      string    `json:"closeReason,omitempty"`
 	LastError        string    `json:"lastError,omitempty"`
+	// The customer's wait for an answer (waiting.go), filled in by the query: since
+	// when the first unanswered message waits (zero: nobody waits), how many visitor
+	// messages wait, the reminders sent in this wait and when the next is due.
+	WaitingSince       time.Time `json:"waitingSince,omitzero"`
+	UnansweredMessages int       `json:"unansweredMessages,omitempty"`
+	RemindersSent      int       `json:"remindersSent,omitempty"`
+	NextReminderAt     time.Time `json:"nextReminderAt,omitzero"`
 }
 
 // MaxSeenKeys bounds the de-duplication keys a conversation keeps (and carries across
@@ -172,6 +180,9 @@ var (
 	SAName        = temporal.NewSearchAttributeKeyKeyword("CustomerName")
 	SATaskID      = temporal.NewSearchAttributeKeyInt64("PlanfixTaskId")
 	SAStatus      = temporal.NewSearchAttributeKeyKeyword("ConversationStatus")
+	// SAWaitingSince is when the customer's first unanswered message was written; it is
+	// unset while nobody waits (waiting.go). A Datetime.
+	SAWaitingSince = temporal.NewSearchAttributeKeyTime("CustomerWaitingSince")
 )
 
 // SearchAttributes lists the custom search attributes with their types, for registering
@@ -182,5 +193,19 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		m[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 	}
 	m[SATaskID.GetName()] = enumspb.INDEXED_VALUE_TYPE_INT
+	m[SAWaitingSince.GetName()] = enumspb.INDEXED_VALUE_TYPE_DATETIME
 	return m
+}
+
+// WaitingQuery is the visibility query of the running conversations of an integration
+// whose customer waits for an answer, and, when before is not zero, has waited since
+// before it (for more than N minutes: before = now - N minutes). The Web UI and
+// `temporal workflow list --query` take it as it is.
+func WaitingQuery(integrationID string, before time.Time) string {
+	q := fmt.Sprintf("%s=%q AND ExecutionStatus=%q AND %s IS NOT NULL",
+		SAIntegration.GetName(), integrationID, "Running", SAWaitingSince.GetName())
+	if !before.IsZero() {
+		q += fmt.Sprintf(" AND %s < %q", SAWaitingSince.GetName(), before.UTC().Format(time.RFC3339))
+	}
+	return q
 }

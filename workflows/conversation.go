@@ -45,6 +45,7 @@ type conversation struct {
 
 	stopping     bool // the root is ending or continuing as new: start nothing more
 	seq          int  // bumped by every signal: restarts the idle timer
+	waitSeq      int  // bumped when a wait begins or ends: restarts the reminder timer
 	busy         int  // activities in flight
 	commenting   bool // the comment lane is at work
 	inFlight     int  // messages in the AddComments call in flight
@@ -90,6 +91,9 @@ func (c *conversation) setup(ctx workflow.Context) error {
 		s := c.st.State
 		s.PendingMessages = len(c.st.Pending) + len(c.st.NextChat.Messages)
 		s.PendingReplies = len(c.st.Replies)
+		w := c.st.Waiting
+		s.WaitingSince, s.UnansweredMessages, s.RemindersSent = w.Since, w.Messages, w.Reminders
+		s.NextReminderAt, _ = c.nextReminder()
 		return s, nil
 	}); err != nil {
 		return err
@@ -103,6 +107,7 @@ func (c *conversation) run(ctx workflow.Context) error {
 	workflow.Go(ctx, c.lifecycle)
 	workflow.Go(ctx, c.commentLane)
 	workflow.Go(ctx, c.replyLane)
+	workflow.Go(ctx, c.reminderLane)
 	for {
 		err := workflow.Await(ctx, func() bool {
 			return c.finished || (c.busy == 0 && c.continueAsNewDue(ctx))
@@ -190,6 +195,7 @@ func (c *conversation) cleanup(ctx workflow.Context) error {
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	c.setPhase(PhaseCancelled)
+	c.stopWaiting()
 	if task := c.st.State.TaskID; task != 0 {
 		unsent := len(c.st.Pending) + len(c.st.NextChat.Messages) + c.inFlight
 		c.addNote(dctx, task, "cancelled:"+c.st.State.ChatID+":"+c.episodeKey(ctx), cancelledNote(unsent, len(c.st.Replies)))

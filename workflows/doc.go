@@ -49,6 +49,14 @@
 //   - Cancel (temporal workflow cancel): a note in the task that the sync stopped and the
 //     conversation marked cancelled in the store, on a disconnected context; the task is
 //     left as it is.
+//   - Waiting for an answer: a customer waits from the first visitor message that no
+//     employee's answer follows (a reply sent to the chat, or an agent's message written
+//     in Chatra) until the answer, or until the chat closes. The CustomerWaitingSince
+//     search attribute holds when the wait began (unset while nobody waits), and the
+//     state query and the current details show it. With the integration's
+//     first-response target, a reminder note addressed to the task's assignees goes
+//     into the task once the target has passed (in working time), then at each reminder
+//     interval, up to the maximum; nothing once the customer is answered.
 //   - Long life: continue-as-new when Temporal suggests it (or after
 //     ConversationInput.ContinueAsNewAfterEvents events), at a moment no activity is in
 //     flight, after taking in every signal already delivered, carrying the
@@ -69,6 +77,8 @@
 //   - comments.go: the comment lane: messages into the task in the chat's order, the
 //     contact card updated, two devices joined into one thread;
 //   - replies.go: the reply lane: employees' replies into the chat;
+//   - waiting.go: the wait for an answer: its clock, the reminder lane, the
+//     CustomerWaitingSince search attribute, the first-response metrics;
 //   - publish.go: search attributes, current details and summaries for the Web UI;
 //   - texts.go: the notes employees read in the task;
 //   - calls.go: running activities, recording failures; options.go: their timeouts and
@@ -111,10 +121,10 @@
 //
 // # Design notes
 //
-// Shape. The workflow is an unexported struct (conversation) whose state four coroutines
+// Shape. The workflow is an unexported struct (conversation) whose state five coroutines
 // share: receive (signals in; it only records), lifecycle (episodes: set up, close, late
 // replies, end), the comment lane and the reply lane (the side effects of messages and
-// replies). The root waits until the conversation finishes, is cancelled, or should
+// replies), and the reminder lane (the first-response target). The root waits until the conversation finishes, is cancelled, or should
 // continue as new. Signal handlers never block, so the "state" query and signals are
 // answered while activities run; the lanes make ordering and coalescing simple (one
 // AddComments in flight, the queue taken whole when it returns).
@@ -239,6 +249,27 @@
 // bounds what it sends: AddComments batches by bytes, an activity whose input is still
 // too large is not started but fails for good (ErrPayloadTooLarge), and continue-as-new
 // waits while what it would carry is over maxCarriedBytes (behind patchPayloadBounds).
+// Waiting. The clock of a wait starts at the first unanswered message's time in the
+// chat (Chatra's createdAt, but never later than when the message came: a clock ahead of
+// the worker's must not shorten it), to the second: a customer writing while the bridge
+// was down has waited from then. A visitor message written before the latest answer and
+// delivered after it begins no wait; an answer ends the wait as a whole (a later
+// message delivered before the answer is answered with it). Only what reached the
+// customer answers: a reply that was sent (not a disallowed employee's, not one Chatra
+// refused), an agent's message in Chatra (not the bridge's own, recognised as in Echo
+// below); transcript messages do neither (the chat is closing, which ends the wait).
+// The deadlines are computed in the workflow from the carried wait and the settings
+// (chatrabridge.WorkingHours: pure, with the time zone database embedded in every
+// binary), one timer at a time, computed again when it fires; continue-as-new carries
+// the wait (Carried.Waiting), so the clock goes on across runs. A reminder waits for the
+// messages queued for the task (it quotes one), is cancelled if the answer comes while
+// it waits its turn at Planfix, and is sent in the lowest request class
+// (planfix.ClassLow, carried to the rate limiter in the activity's context). The search
+// attribute follows the wait from the moment the chat's task is known (nothing is
+// written to visibility ahead of the task, see Latency); conversations recorded before
+// the wait existed replay without its upserts, timers and reminders (patchCustomerWaiting).
+// The first-response time (the wait, ended by an answer) and the reminders are counted
+// by integration through the workflow's metrics handler (internal/metrics).
 //
 // Echo. The bridge's replies come back from Chatra in webhooks. They are recognised by
 // their receivedFrom tag (the API drops them from fragments; transcripts keep them and

@@ -316,6 +316,7 @@ func (c *conversation) openEpisode(ctx workflow.Context) error {
 		if left <= 0 {
 			c.setPhase(PhaseClosing)
 			c.st.State.CloseReason = CloseReasonIdle
+			c.stopWaiting()
 			break
 		}
 		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -59,13 +60,23 @@ type fixture struct {
 	reply         func(activities.SendReplyInput) (activities.SendReplyResult, error)
 	heldReplies   func(activities.SaveConversationInput) []int64 // what SaveConversation took; nil: none
 	elsewhere     func(activities.SaveConversationInput) bool    // SaveConversation's RepliesElsewhere; nil: false
+	noteDelay     time.Duration                                  // how long AddNote takes
 	nextCommentID int64
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWithMetrics(t, nil)
+}
+
+// newFixtureWithMetrics is newFixture whose workflow reports its metrics to h.
+func newFixtureWithMetrics(t *testing.T, h client.MetricsHandler) *fixture {
+	t.Helper()
 	var ts testsuite.WorkflowTestSuite
 	ts.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	if h != nil {
+		ts.SetMetricsHandler(h)
+	}
 	f := &fixture{
 		t:   t,
 		env: ts.NewTestWorkflowEnvironment(),
@@ -183,7 +194,7 @@ func (f *fixture) mockActivities() {
 			f.record("AddComments", in)
 			return f.comments(in)
 		})
-	env.OnActivity(a.AddNote, mock.Anything, mock.Anything).Return(
+	env.OnActivity(a.AddNote, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return f.noteDelay }).Return(
 		func(_ context.Context, in activities.AddNoteInput) (activities.AddNoteResult, error) {
 			f.record("AddNote", in)
 			return activities.AddNoteResult{CommentID: f.commentID()}, nil

@@ -61,6 +61,16 @@ func replyOptions(summary string) workflow.ActivityOptions {
 	return o
 }
 
+// reminderOptions: a reminder that the customer waits, in the lowest request class (it
+// may wait its turn behind every other request of the account). One that cannot go out
+// within an hour is given up (the conversation records the error, and the next
+// reminder is due an interval later): by then it would say something no longer true.
+func reminderOptions(summary string) workflow.ActivityOptions {
+	o := planfixOptions(summary)
+	o.ScheduleToCloseTimeout = time.Hour
+	return o
+}
+
 // chatraOptions: the task link into the visitor's notes, a convenience: a few retries.
 func chatraOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{

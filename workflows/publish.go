@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
@@ -18,6 +19,7 @@ type published struct {
 	integration, chat, client, email, name, status string
 	task                                           int64
 	details                                        string
+	waiting                                        time.Time
 }
 
 // readPublished takes in the search attributes the start (or the run before) set, so
@@ -31,6 +33,7 @@ func (c *conversation) readPublished(ctx workflow.Context) {
 	p.name, _ = sa.GetKeyword(SAName)
 	p.status, _ = sa.GetKeyword(SAStatus)
 	p.task, _ = sa.GetInt64(SATaskID)
+	p.waiting, _ = sa.GetTime(SAWaitingSince)
 }
 
 // publish upserts the search attributes that changed and the current details.
@@ -54,6 +57,7 @@ func (c *conversation) publish(ctx workflow.Context) {
 		up = append(up, SATaskID.ValueSet(t))
 		p.task = t
 	}
+	up = append(up, c.publishWaiting(ctx)...)
 	if len(up) > 0 {
 		if err := workflow.UpsertTypedSearchAttributes(ctx, up...); err != nil {
 			workflow.GetLogger(ctx).Warn("upsert search attributes", "error", err)
@@ -89,6 +93,9 @@ func (c *conversation) details() string {
 	}
 	if n := len(c.st.Pending) + len(c.st.NextChat.Messages); n > 0 {
 		fmt.Fprintf(&b, "; %d message(s) waiting", n)
+	}
+	if w := c.waitingDetails(); w != "" {
+		fmt.Fprintf(&b, "\n\n%s", w)
 	}
 	if s.LastError != "" {
 		fmt.Fprintf(&b, "\n\nLast error: %s", EscapeMarkdown(oneLine(s.LastError, 300)))

@@ -69,6 +69,7 @@ func (c *conversation) sendReply(ctx workflow.Context, s ReplySignal) {
 			note = replyNotSentNote(errorText(err))
 		case r.Outcome == activities.ReplySent:
 			st.RepliesSent++
+			c.answered(ctx, workflow.Now(ctx))
 			for _, id := range r.MessageIDs {
 				if id != "" {
 					c.st.SeenKeys.add("message:" + id) // its echo in a webhook is not a new message

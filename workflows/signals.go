@@ -147,6 +147,7 @@ func (c *conversation) onChatClosed(ctx workflow.Context, s ChatClosedSignal) {
 			c.st.State.TranscriptAdded++
 		}
 	}
+	c.stopWaiting() // the chat closed: nobody waits in it any more
 	switch {
 	case c.st.NextChat.Begun:
 		c.st.NextChat.Closed = true // the chat that closed is the one begun after the last close
@@ -224,6 +225,7 @@ func (c *conversation) addMessage(ctx workflow.Context, m Message, fromTranscrip
 	if m.Time.IsZero() {
 		m.Time = workflow.Now(ctx)
 	}
+	c.noteChatMessage(ctx, m, fromTranscript)
 	next := &c.st.NextChat
 	if m.Type == MessageTypeClient && !next.Begun {
 		if c.st.over() || (c.st.closeRequested() && !fromTranscript) {

@@ -82,7 +82,8 @@ type Carried struct {
 	// ContactClaimed says the conversation's contact was found only by the email the
 	// visitor typed (EnsureContactResult.Claimed): the card is not this visitor's to
 	// change, and the task says the claim is not verified.
-	ContactClaimed bool `json:"contactClaimed,omitempty"`
+	ContactClaimed bool    `json:"contactClaimed,omitempty"`
+	Waiting        Waiting `json:"waiting,omitzero"` // the customer's wait for an answer
 }
 
 // NextChat is a chat that began while the current episode was closing or closed: it

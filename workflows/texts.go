@@ -1,6 +1,9 @@
 package workflows
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // The texts employees read in the task: notes the bridge writes, and what stands for a
 // message without text.
@@ -67,6 +70,25 @@ func replyNotSentNote(why string) string {
 // replySentButNote says what went wrong with a reply that was sent all the same.
 func replySentButNote(reason string) string {
 	return "The reply was sent to the chat, but " + reason + "."
+}
+
+// reminderNote tells the task's assignees that the customer waits for an answer: for
+// how long (and how much of it in working hours, when the clock keeps them), the
+// target, and the message that waits. more counts the messages written after it.
+func reminderNote(customer string, waited, working time.Duration, hours bool, target time.Duration, quote string, more, n, of int) string {
+	text := fmt.Sprintf("Reminder %d of %d: %s has been waiting for an answer for %s", n, of, customer, humanDuration(waited))
+	if hours {
+		text += fmt.Sprintf(" (%s of it in working hours)", humanDuration(working))
+	}
+	text += fmt.Sprintf("; the first-response target is %s.", humanDuration(target))
+	if quote != "" {
+		text += " The message: \u201c" + quote + "\u201d"
+		if more > 0 {
+			text += fmt.Sprintf(", and %d more since", more)
+		}
+		text += "."
+	}
+	return text
 }
 
 // commentNote names the Planfix comment a note about a reply is about, if any.

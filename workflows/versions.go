@@ -71,6 +71,11 @@ const (
 	// where an activity's result says so, which no history recorded before the change
 	// does.
 	patchClaimNote = "claim-note"
+	// patchCustomerWaiting: the wait for an answer shows and acts (waiting.go): the
+	// CustomerWaitingSince search attribute is set when a customer's message begins to
+	// wait and unset when it is answered or the chat closes, and with a first-response
+	// target a timer runs to each deadline and a reminder note goes into the task.
+	patchCustomerWaiting = "customer-waiting"
 )
 
 // patched reports whether the run takes the change id: always in a new run, and in a

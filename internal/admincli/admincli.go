@@ -38,7 +38,7 @@ func Command(getenv func(string) string) *cobra.Command {
 	o := &options{getenv: getenv}
 	cmd := &cobra.Command{
 		Use:   "integrations",
-		Short: "Create, list, show, update, delete, verify integrations, and rotate their webhook tokens",
+		Short: "Create, list, show, update, delete, verify integrations, rotate their webhook tokens, list their waiting chats",
 		Long: `Manages integrations through the admin API of a running chatrabridge (api, serve or dev).
 
 The API is reached at --url (default $CHATRABRIDGE_URL, else ` + DefaultURL + `) with the bearer
@@ -57,6 +57,7 @@ only whether they are set. Prefer --chatra-secret-key-file, --planfix-token-file
 	pf.StringVar(&o.token, "token", "", "admin `token` (default $ADMIN_TOKEN or the file $ADMIN_TOKEN_FILE)")
 	pf.BoolVar(&o.json, "json", false, "print the API's JSON answer instead of a table")
 	cmd.AddCommand(createCmd(o), listCmd(o), showCmd(o), updateCmd(o), deleteCmd(o), rotateCmd(o), verifyCmd(o))
+	cmd.AddCommand(waitingCmd(o))
 	return cmd
 }
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/admincli"
@@ -47,6 +49,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv whose API reaches Temporal through tc (nil: none).
+func newEnvWith(t *testing.T, tc client.Client) *env {
+	t.Helper()
 	db, _ := postgrestest.New(t)
 	e := &env{db: db, logs: &bytes.Buffer{}}
 	cs := httptest.NewServer(sandbox.NewChatra(chatraPublic, chatraSecret))
@@ -65,7 +73,7 @@ func newEnv(t *testing.T) *env {
 	reg := metrics.New(logger)
 	t.Cleanup(func() { _ = reg.Close() })
 	s := api.New(api.Params{
-		DB: db, Metrics: reg, Logger: logger,
+		DB: db, Metrics: reg, Logger: logger, Temporal: tc,
 		Config:         config.Config{AdminToken: adminToken, PublicURL: publicURL, AllowPrivateURLs: true}, // the stand-ins are on 127.0.0.1
 		Integrations:   postgres.NewIntegrationStore(db, sealer),
 		PlanfixLimiter: postgres.NewRateLimiter(db, 50*time.Millisecond),

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
 type fieldKind int
@@ -21,6 +23,7 @@ const (
 	kindIntList
 	kindBool
 	kindDuration
+	kindWorkingHours
 )
 
 // field is one flag of create/update and the JSON path it sets in the request body.
@@ -54,6 +57,11 @@ var fields = []field{
 	{flag: "trust-email-claims", path: "options.trustEmailClaims", kind: kindBool, usage: "take an email typed into the chat as proof: a chat that joins a contact's task by it receives the task's replies"},
 	{flag: "new-conversations-per-minute", path: "options.newConversationsPerMinute", kind: kindInt, usage: "new chats the Chatra webhook takes a minute, a `number` (default 30; beyond it 429)"},
 	{flag: "max-held-replies", path: "options.maxHeldReplies", kind: kindInt, usage: "Planfix replies held for tasks without a conversation, a `number` (default 500)"},
+	// The first-response target (firstresponse.go in the root package).
+	{flag: "first-response-target", path: "options.firstResponse.target", kind: kindDuration, usage: "remind the task's assignees when a customer's message has waited this `duration` for an answer, such as 5m (0: no reminders)"},
+	{flag: "reminder-interval", path: "options.firstResponse.reminderInterval", kind: kindDuration, usage: "remind again after this `duration`, such as 15m (0: remind once)"},
+	{flag: "max-reminders", path: "options.firstResponse.maxReminders", kind: kindInt, usage: "at most this `number` of reminders per wait (0: 3 with --reminder-interval, else 1)"},
+	{flag: "working-hours", path: "options.firstResponse.workingHours", kind: kindWorkingHours, usage: "the clock of the first-response target runs only in these `hours`, such as \"mon-fri 09:00-18:00 Europe/Riga\" (\"\": always)"},
 }
 
 // fieldFlags holds the values of the field flags of one command.
@@ -139,6 +147,17 @@ func (f *fieldFlags) body(cmd *cobra.Command, create bool) (map[string]any, erro
 				return nil, fmt.Errorf("--%s: %q is not a duration (use e.g. 72h or 30m)", fd.flag, s)
 			}
 			setPath(fd.path, s)
+		case kindWorkingHours:
+			s := strings.TrimSpace(*f.strings[fd.flag])
+			if s == "" || strings.EqualFold(s, "always") {
+				setPath(fd.path, map[string]any{}) // the API removes them
+				break
+			}
+			w, err := chatrabridge.ParseWorkingHours(s)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %v", fd.flag, err)
+			}
+			setPath(fd.path, map[string]any{"timeZone": w.TimeZone, "days": w.Days, "from": w.From, "to": w.To})
 		}
 	}
 	for _, sf := range []struct{ fileFlag, file, flag, path string }{

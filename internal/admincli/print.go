@@ -73,6 +73,7 @@ func printIntegration(w io.Writer, b []byte) error {
 	row("Trust email claims", yesNo(in.Options.TrustEmailClaims))
 	row("New conversations a minute", strconv.Itoa(in.Options.NewConversationsPerMinute))
 	row("Max held replies", strconv.Itoa(in.Options.MaxHeldReplies))
+	printFirstResponse(row, in.Options.FirstResponse)
 	row("Created", in.CreatedAt.Local().Format(time.DateTime))
 	row("Updated", in.UpdatedAt.Local().Format(time.DateTime))
 	if err := tw.Flush(); err != nil {

@@ -1,6 +1,6 @@
 // Package metrics owns the process's Prometheus registry: Go and process collectors, the
-// Temporal SDK's metrics (through tally), and whatever the other parts register on it.
-// It is served at /metrics.
+// Temporal SDK's metrics (through tally), the metrics the workflows record of their own
+// (workflow.go), and whatever the other parts register on it. It is served at /metrics.
 package metrics
 
 import (
@@ -52,7 +52,7 @@ func New(logger *slog.Logger) *Registry {
 	}, time.Second)
 	return &Registry{
 		Registry: reg,
-		Temporal: sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)),
+		Temporal: newWorkflowHandler(reg, sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope))),
 		closer:   closer,
 	}
 }

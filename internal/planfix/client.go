@@ -535,28 +535,61 @@ func (c *Client) UpdateContact(ctx context.Context, id int64, u ContactUpdate) (
 // NewComment is a comment to add. Description is HTML (see TextToHTML). Owner is who
 // wrote it: a contact or an employee; empty means the employee the token acts as.
 // SourceObjectID (a UUID) is stored with the comment and returned by ListTaskComments.
+// Recipients, when set, are the people Planfix notifies of the comment.
 type NewComment struct {
 	Description    string
 	Owner          PersonID
 	SourceObjectID string
 	IsHidden       bool
+	Recipients     *Recipients
 }
+
+// Recipients address a comment (the spec's NotifiedRequest): the employees Users, and
+// everyone who has one of Roles in the task (RoleAssignee and so on).
+//
+// Unverified: the spec's schema makes "roles" one string of an enum, while its example
+// of the same request sends an array (["auditor","assigner"]); the array is sent, as the
+// example does. A refusal comes back as a KindBadRequest *Error like any other.
+type Recipients struct {
+	Users []PersonID
+	Roles []string
+}
+
+// Task roles a comment can be addressed to (Recipients.Roles).
+const (
+	RoleAssignee    = "assignee"
+	RoleParticipant = "participant"
+	RoleAuditor     = "auditor"
+	RoleAssigner    = "assigner"
+)
 
 type personRef struct {
 	ID PersonID `json:"id"`
 }
 
+type recipientsBody struct {
+	Users []personRef `json:"users,omitempty"`
+	Roles []string    `json:"roles,omitempty"`
+}
+
 type commentBody struct {
-	SourceObjectID string     `json:"sourceObjectId,omitempty"`
-	Description    string     `json:"description"`
-	Owner          *personRef `json:"owner,omitempty"`
-	IsHidden       bool       `json:"isHidden,omitempty"`
+	SourceObjectID string          `json:"sourceObjectId,omitempty"`
+	Description    string          `json:"description"`
+	Owner          *personRef      `json:"owner,omitempty"`
+	IsHidden       bool            `json:"isHidden,omitempty"`
+	Recipients     *recipientsBody `json:"recipients,omitempty"`
 }
 
 func newCommentBody(nc NewComment) commentBody {
 	b := commentBody{SourceObjectID: nc.SourceObjectID, Description: nc.Description, IsHidden: nc.IsHidden}
 	if nc.Owner != "" {
 		b.Owner = &personRef{ID: nc.Owner}
+	}
+	if r := nc.Recipients; r != nil && (len(r.Users) > 0 || len(r.Roles) > 0) {
+		b.Recipients = &recipientsBody{Roles: r.Roles}
+		for _, u := range r.Users {
+			b.Recipients.Users = append(b.Recipients.Users, personRef{ID: u})
+		}
 	}
 	return b
 }

@@ -272,6 +272,16 @@ func runOperating(t *testing.T, s *stack, x executor) {
 		})
 	}
 
+	// Its customer waits for an answer (since the message's time, 10:00 UTC): each
+	// waiting query of the README lists it.
+	waiting := commands(t, bs, "waiting")
+	for _, c := range waiting {
+		s.wait(c.String(), 20*time.Second, func() (bool, string) {
+			out := x.run(c)
+			return strings.Contains(out, workflowID), out
+		})
+	}
+
 	// Looking at it.
 	for _, c := range commands(t, bs, "inspect") {
 		out := x.run(c)
@@ -282,9 +292,9 @@ func runOperating(t *testing.T, s *stack, x executor) {
 		case "show":
 			want = []string{"WorkflowExecutionStarted", "WorkflowExecutionSignaled", "ActivityTaskCompleted"}
 		case "query":
-			want = []string{`"taskId":1042`, `"customerEmail":"ivan@example.com"`, `"status":"open"`}
+			want = []string{`"taskId":1042`, `"customerEmail":"ivan@example.com"`, `"status":"open"`, `"waitingSince":"2026-11-24T10:00:00Z"`}
 		case "metadata":
-			want = []string{"task #1042", "Ivan Petrov"}
+			want = []string{"task #1042", "Ivan Petrov", "Customer waiting for an answer since 2026-11-24 10:00:00 UTC"}
 		default:
 			t.Fatalf("README inspect block: no check for %q", c)
 		}
@@ -312,6 +322,13 @@ func runOperating(t *testing.T, s *stack, x executor) {
 		t.Errorf("Chatra messages =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	s.waitState("replies sent", func(st workflows.State) bool { return st.RepliesSent == 2 })
+	// Answered: no longer waiting.
+	for _, c := range waiting {
+		s.wait(c.String()+" without it", 20*time.Second, func() (bool, string) {
+			out := x.run(c)
+			return !strings.Contains(out, workflowID), out
+		})
+	}
 
 	// The chat closed: the transcript's new message is added, the task completed.
 	for _, c := range commands(t, bs, "close") {
@@ -498,6 +515,7 @@ func (s *stack) waitState(what string, ok func(workflows.State) bool) workflows.
 		if err != nil {
 			return false, err.Error()
 		}
+		st = workflows.State{} // a field the answer leaves out (omitzero) is zero, not the last answer's
 		if err := v.Get(&st); err != nil {
 			return false, err.Error()
 		}

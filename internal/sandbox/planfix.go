@@ -142,7 +142,8 @@ type PlanfixTask struct {
 }
 
 // PlanfixComment is a comment on a task (TaskID) or on a contact (ContactID). Owner is
-// "user:N" or "contact:N".
+// "user:N" or "contact:N". Recipients are who the comment was addressed to (Planfix
+// notifies them): "user:N", "group:N" and "role:assignee" (any role of the spec's enum).
 type PlanfixComment struct {
 	ID             int64
 	TaskID         int64
@@ -151,6 +152,7 @@ type PlanfixComment struct {
 	Description    string
 	Owner          string
 	IsHidden       bool
+	Recipients     []string
 	Created        time.Time
 }
 
@@ -413,7 +415,9 @@ func (p *Planfix) commentsWhere(keep func(*PlanfixComment) bool) []PlanfixCommen
 	var out []PlanfixComment
 	for _, c := range p.comments {
 		if keep(c) {
-			out = append(out, *c)
+			cc := *c
+			cc.Recipients = slices.Clone(c.Recipients)
+			out = append(out, cc)
 		}
 	}
 	return out
@@ -1224,11 +1228,63 @@ func (p *Planfix) serveContactUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 type planfixCommentBody struct {
-	SourceObjectID *string           `json:"sourceObjectId"`
-	Description    string            `json:"description"`
-	Owner          *planfixPersonRef `json:"owner"`
-	IsHidden       bool              `json:"isHidden"`
-	Files          []planfixRef      `json:"files"`
+	SourceObjectID *string            `json:"sourceObjectId"`
+	Description    string             `json:"description"`
+	Owner          *planfixPersonRef  `json:"owner"`
+	IsHidden       bool               `json:"isHidden"`
+	Files          []planfixRef       `json:"files"`
+	Recipients     *planfixRecipients `json:"recipients"`
+}
+
+// planfixRecipients is a comment's NotifiedRequest. The spec's schema makes roles one
+// string and its example an array: the sandbox takes both.
+type planfixRecipients struct {
+	Users  []planfixPersonRef `json:"users"`
+	Groups []planfixRef       `json:"groups"`
+	Roles  planfixStrings     `json:"roles"`
+}
+
+// planfixStrings is a list of strings that may arrive as one string.
+type planfixStrings []string
+
+func (s *planfixStrings) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = planfixStrings{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(s))
+}
+
+var planfixRoles = []string{"assignee", "participant", "auditor", "assigner"}
+
+// recipients validates a comment's recipients (p.mu held) and lists them as
+// PlanfixComment.Recipients does; it writes the error answer and returns false on a
+// person or role Planfix would refuse.
+func (p *Planfix) recipients(w http.ResponseWriter, r *planfixRecipients) ([]string, bool) {
+	if r == nil {
+		return nil, true
+	}
+	var out []string
+	for _, u := range r.Users {
+		norm, exists := p.normPerson(string(u.ID), "user")
+		if !exists {
+			planfixFail(w, http.StatusBadRequest, 41, fmt.Sprintf("Wrong value of parameter recipients: %q not found", u.ID))
+			return nil, false
+		}
+		out = append(out, norm)
+	}
+	for _, g := range r.Groups {
+		out = append(out, fmt.Sprintf("group:%d", g.ID))
+	}
+	for _, role := range r.Roles {
+		if !slices.Contains(planfixRoles, role) {
+			planfixFail(w, http.StatusBadRequest, 41, fmt.Sprintf("Wrong value of parameter recipients.roles: %q", role))
+			return nil, false
+		}
+		out = append(out, "role:"+role)
+	}
+	return out, true
 }
 
 // addComment validates and stores a comment from a request body (p.mu held).
@@ -1246,8 +1302,12 @@ func (p *Planfix) addComment(w http.ResponseWriter, b planfixCommentBody, taskID
 		planfixFail(w, http.StatusBadRequest, 40, "Missing parameter description")
 		return
 	}
+	recipients, ok := p.recipients(w, b.Recipients)
+	if !ok {
+		return
+	}
 	c := &PlanfixComment{ID: p.nextComment, TaskID: taskID, ContactID: contactID, SourceObjectID: planfixStr(b.SourceObjectID),
-		Description: b.Description, Owner: owner, IsHidden: b.IsHidden, Created: p.now()}
+		Description: b.Description, Owner: owner, IsHidden: b.IsHidden, Recipients: recipients, Created: p.now()}
 	p.nextComment++
 	p.comments = append(p.comments, c)
 	planfixCreated(w, c.ID)

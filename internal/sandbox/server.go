@@ -716,6 +716,7 @@ type PlanfixCommentState struct {
 	Description    string    `json:"description"`
 	IsHidden       bool      `json:"isHidden,omitempty"`
 	SourceObjectID string    `json:"sourceObjectId,omitempty"`
+	Recipients     []string  `json:"recipients,omitempty"` // who Planfix notified: "user:5", "role:assignee"
 	Created        time.Time `json:"created"`
 }
 
@@ -830,7 +831,7 @@ func (p *Planfix) commentStates(keep func(*PlanfixComment) bool) []PlanfixCommen
 	for _, c := range p.comments {
 		if keep(c) {
 			out = append(out, PlanfixCommentState{ID: c.ID, Owner: c.Owner, Description: c.Description,
-				IsHidden: c.IsHidden, SourceObjectID: c.SourceObjectID, Created: c.Created.UTC()})
+				IsHidden: c.IsHidden, SourceObjectID: c.SourceObjectID, Recipients: slices.Clone(c.Recipients), Created: c.Created.UTC()})
 		}
 	}
 	return out

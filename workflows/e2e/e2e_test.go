@@ -215,6 +215,7 @@ func (s *stack) waitState(chatID, what string, ok func(workflows.State) bool) wo
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		v, err := s.temporal.QueryWorkflow(context.Background(), id, "", workflows.QueryState)
+		st = workflows.State{} // a field the answer leaves out (omitzero) is zero, not the last answer's
 		if err == nil && v.Get(&st) == nil && ok(st) {
 			return st
 		}
@@ -502,6 +503,9 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("the conversation ended with %v, want cancelled", err)
 	}
 	s.saveHistories("cancelled", id)
+	if since, ok := s.waitingSince(id); ok {
+		t.Errorf("CustomerWaitingSince = %s after the cancel, want it unset (the customer waits no more in this conversation)", since)
+	}
 	comments := s.planfix.Comments(st.TaskID)
 	if len(comments) != 2 || !strings.Contains(comments[1].Description, "stopped by an administrator") {
 		t.Errorf("task comments = %+v", comments)
