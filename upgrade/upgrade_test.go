@@ -72,10 +72,14 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 	t.Cleanup(tc.Close)
 
-	// The database is the old release's: its binary migrates it. The test's own store
-	// (the current code) only creates the integrations, as an admin would.
+	// The database is the old release's: its binary migrates it. Then the current
+	// tree's migrations are applied, as the first new process of a rolling deploy does
+	// while the old workers run on: the old release must work on the new schema
+	// (migrations only add), and the test's own store (the current code, standing in for
+	// the API and the admin) reads and writes it.
 	dbURL := freshDatabase(t)
 	run(t, bins.old, map[string]string{"DATABASE_URL": dbURL}, "migrate")
+	run(t, bins.new, map[string]string{"DATABASE_URL": dbURL}, "migrate")
 	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
