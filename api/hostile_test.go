@@ -215,9 +215,24 @@ func TestChatraWebhookNewConversationLimit(t *testing.T) {
 	}
 }
 
-// holdOne starts a delivery whose body never ends until release is called: the server
-// holds it in flight meanwhile.
-func holdOne(t *testing.T, url string) *held {
+// held is a delivery whose body never ends until release is called: the server holds
+// it in flight meanwhile, unless it refused it at once (ended).
+type held struct {
+	release func()
+	done    chan struct{}
+}
+
+func (h held) ended() bool {
+	select {
+	case <-h.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// holdOne starts a held delivery.
+func holdOne(t *testing.T, url string) held {
 	t.Helper()
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
@@ -235,36 +250,13 @@ func holdOne(t *testing.T, url string) *held {
 	if _, err := pw.Write([]byte(`{"eventName":"chatStarted",`)); err != nil {
 		t.Fatal(err)
 	}
-	return &held{t: t, url: url, pw: pw, done: done}
-}
-
-// held is a delivery holdOne keeps in the handler.
-type held struct {
-	t    *testing.T
-	url  string
-	pw   *io.PipeWriter
-	done chan struct{}
-	once sync.Once
-}
-
-// release lets the held delivery end.
-func (h *held) release() {
-	h.once.Do(func() {
-		_ = h.pw.CloseWithError(errors.New("test: released"))
-		<-h.done
-	})
-}
-
-// again holds a new delivery when the held one was answered already: on a busy machine
-// a delivery sent after it may take the slot first, and the held one is then refused.
-func (h *held) again() *held {
-	select {
-	case <-h.done:
-		h.release()
-		return holdOne(h.t, h.url)
-	default:
-		return h
-	}
+	var once sync.Once
+	return held{done: done, release: func() {
+		once.Do(func() {
+			_ = pw.CloseWithError(errors.New("test: released"))
+			<-done
+		})
+	}}
 }
 
 // The deliveries of one integration's webhook handled at once are bounded: beyond,
@@ -280,11 +272,22 @@ func TestWebhookInFlightBound(t *testing.T) {
 		ok, refused, _ = planfixAnswer(t, h.post(t, planfixPath, "application/json", []byte(`{"taskId":1,"commentId":`+strconv.Itoa(comment)+`}`)))
 		return ok, refused
 	}
-	// until posts until the delivery is refused for being one too many at once.
-	until := func(what string, refused func(i int) bool) {
+	// until holds a delivery at url and posts until one is refused for being one too
+	// many at once; a held delivery that was itself refused (one of the posts was in
+	// flight when it came) is held again. It returns the held delivery's release.
+	until := func(what, url string, refused func(i int) bool) (release func()) {
 		t.Helper()
+		hd := holdOne(t, url)
+		t.Cleanup(func() { hd.release() })
 		deadline := time.Now().Add(20 * time.Second)
-		for i := 0; !refused(i); i++ {
+		for i := 0; ; i++ {
+			if hd.ended() {
+				hd = holdOne(t, url)
+				t.Cleanup(func() { hd.release() })
+			}
+			if refused(i) && !hd.ended() {
+				return hd.release
+			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: no refusal while a delivery is held", what)
 			}
@@ -292,10 +295,7 @@ func TestWebhookInFlightBound(t *testing.T) {
 		}
 	}
 
-	chatraHeld := holdOne(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken)
-	defer func() { chatraHeld.release() }()
-	until("chatra", func(int) bool {
-		chatraHeld = chatraHeld.again()
+	releaseChatra := until("chatra", h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken, func(int) bool {
 		resp, body := postRaw(t, h.url+"/webhooks/chatra/"+in.ID+"/"+in.ChatraToken, chatraBody("chatStarted", "IF", "V", "", ""))
 		if resp.StatusCode != http.StatusTooManyRequests {
 			return false
@@ -308,15 +308,12 @@ func TestWebhookInFlightBound(t *testing.T) {
 	}
 	okAnswer(t, h.chatra(t, other, chatraBody("chatStarted", "OTHER", "V", "", "")))
 
-	planfixHeld := holdOne(t, h.url+planfixPath)
-	defer func() { planfixHeld.release() }()
-	until("planfix", func(i int) bool {
-		planfixHeld = planfixHeld.again()
+	releasePlanfix := until("planfix", h.url+planfixPath, func(i int) bool {
 		ok, refused := planfix(200 + i)
 		return !ok && strings.Contains(refused, "at once")
 	})
-	chatraHeld.release()
-	planfixHeld.release()
+	releaseChatra()
+	releasePlanfix()
 	okAnswer(t, h.chatra(t, in, chatraBody("chatStarted", "AFTER", "V", "", "")))
 	if ok, refused := planfix(300); !ok {
 		t.Fatalf("after the release: refused %s", refused)
