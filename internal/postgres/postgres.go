@@ -96,7 +96,9 @@ func EnsureDatabase(ctx context.Context, url string) error {
 }
 
 // Migrate applies every migration not yet applied. It holds tern's advisory lock, so
-// concurrent callers (several processes starting at once) are safe.
+// concurrent callers (several processes starting at once) are safe. A database that a
+// newer release migrated already (during a rolling deploy, or after a rollback to this
+// release) is left as it is: migrations only add, so this release runs on it.
 func (db *DB) Migrate(ctx context.Context) error {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
@@ -113,6 +115,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	if err := m.LoadMigrations(sub); err != nil {
 		return fmt.Errorf("migrate: load: %w", err)
+	}
+	if v, err := m.GetCurrentVersion(ctx); err == nil && int(v) > len(m.Migrations) {
+		return nil // a newer release's schema
 	}
 	if err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)

@@ -46,6 +46,27 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	}
 }
 
+// A database a newer release migrated (a rolling deploy, a rollback) does not stop this
+// release from starting: Migrate leaves it as it is.
+func TestMigrateLeavesANewerSchema(t *testing.T) {
+	db, _ := postgrestest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `UPDATE schema_version SET version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	var before int
+	if err := db.Pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate over a newer release's schema: %v", err)
+	}
+	var after int
+	if err := db.Pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&after); err != nil || after != before {
+		t.Fatalf("schema version %d after migrate, want %d left as it was (%v)", after, before, err)
+	}
+}
+
 func TestConversations(t *testing.T) {
 	db, _ := postgrestest.New(t)
 	ctx := context.Background()
