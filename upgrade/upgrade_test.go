@@ -72,14 +72,12 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 	t.Cleanup(tc.Close)
 
-	// The database is the old release's: its binary migrates it. Then the current
-	// tree's migrations are applied, as the first new process of a rolling deploy does
-	// while the old workers run on: the old release must work on the new schema
-	// (migrations only add), and the test's own store (the current code, standing in for
-	// the API and the admin) reads and writes it.
+	// The database is the old release's: its binary migrates it. Once the old workers
+	// run, the current tree's migrations are applied, as the first new process of a
+	// rolling deploy does: the old release must work on the new schema (migrations only
+	// add), and the test's own store (the current code, standing in for the API) needs it.
 	dbURL := freshDatabase(t)
 	run(t, bins.old, map[string]string{"DATABASE_URL": dbURL}, "migrate")
-	run(t, bins.new, map[string]string{"DATABASE_URL": dbURL}, "migrate")
 	db, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +105,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	}
 	olds := w.startWorkers(bins.old, env, "old-1", "old-2")
 	old1, old2 := olds[0], olds[1]
+	run(t, bins.new, map[string]string{"DATABASE_URL": dbURL}, "migrate")
 
 	// ---- The old release at work ----
 	w.parallel(
