@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -55,6 +57,7 @@ type conversation struct {
 	chatAfterEnd bool // a chat event came after a conversation without a chat ended
 
 	published published
+	carried   carriedSize // the size of what continue-as-new would pass, when last measured
 }
 
 func newConversation(ctx workflow.Context, in ConversationInput) *conversation {
@@ -115,12 +118,12 @@ func (c *conversation) run(ctx workflow.Context) error {
 		if err != nil {
 			return c.cleanup(ctx)
 		}
-		if c.finished || payloadSize(c.next()) <= maxCarriedBytes || !patched(ctx, patchPayloadBounds) {
+		if c.finished || !c.carriedOverBound() || !patched(ctx, patchPayloadBounds) {
 			break
 		}
 		// What the next run would get is too large for Temporal to pass: the lanes
 		// write what is queued first (the history may grow meanwhile; it has room).
-		if err := workflow.Await(ctx, func() bool { return c.finished || payloadSize(c.next()) <= maxCarriedBytes }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return c.finished || !c.carriedOverBound() }); err != nil {
 			return c.cleanup(ctx)
 		}
 	}
@@ -149,6 +152,88 @@ func (c *conversation) run(ctx workflow.Context) error {
 // maxCarriedBytes bounds what continue-as-new passes to the next run (Carried), below
 // Temporal's limit on a payload: beyond it, the run waits for its queues to shrink.
 const maxCarriedBytes = 3 << 19 // 1.5 MiB
+
+// carriedSize is the size of the next run's input, measured when its queues had the
+// shape in shape.
+type carriedSize struct {
+	shape [7]int
+	bytes int
+}
+
+// carriedOverBound reports whether the next run's input is over maxCarriedBytes. The
+// condition of workflow.Await that calls this is evaluated at every step of the workflow,
+// and encoding megabytes of state takes tens of milliseconds: a burst of large messages
+// kept workflow tasks busy for over a second on a loaded machine (and Temporal's deadlock
+// detector failed them). So the size is measured again only when the queues or the seen
+// keys changed, and the queues are measured by carriedBytes, not encoded.
+func (c *conversation) carriedOverBound() bool {
+	shape := [7]int{len(c.st.Pending), len(c.st.NextChat.Messages), len(c.st.Replies), len(c.st.SeenKeys.order)}
+	for _, m := range c.st.Pending {
+		shape[4] += len(m.Text)
+	}
+	for _, m := range c.st.NextChat.Messages {
+		shape[5] += len(m.Text)
+	}
+	for _, r := range c.st.Replies {
+		shape[6] += len(r.Text)
+	}
+	if c.carried.bytes == 0 || shape != c.carried.shape {
+		c.carried = carriedSize{shape: shape, bytes: max(carriedBytes(c.next()), 1)}
+	}
+	return c.carried.bytes > maxCarriedBytes
+}
+
+// carriedBytes is at least the size of in as Temporal carries it (JSON): the rest of the
+// state encoded, and its queues and seen keys (where the bytes are) counted string by
+// string, with room for each element's field names.
+func carriedBytes(in ConversationInput) int {
+	st := *in.Carried
+	n := 0
+	for _, m := range slices.Concat(st.Pending, st.NextChat.Messages) {
+		n += 160 + jsonStringBytes(m.ID) + jsonStringBytes(m.Type) + jsonStringBytes(m.Text) +
+			jsonStringBytes(m.AgentID) + jsonStringBytes(m.AgentName) + jsonStringBytes(m.ReceivedFrom)
+	}
+	for _, r := range st.Replies {
+		n += 120 + jsonStringBytes(r.Key) + jsonStringBytes(r.Text) + jsonStringBytes(r.AuthorName) + jsonStringBytes(r.AuthorEmail)
+	}
+	for _, k := range st.SeenKeys.order {
+		n += 1 + jsonStringBytes(k)
+	}
+	st.Pending, st.NextChat.Messages, st.Replies, st.SeenKeys = nil, nil, nil, keySet{}
+	in.Carried = &st
+	return n + payloadSize(in)
+}
+
+// jsonStringBytes is the length of s as encoding/json writes it: quoted, with '"' and '\\'
+// escaped, control characters, '<', '>', '&', U+2028 and U+2029 as \uXXXX (or \n, \r,
+// \t) and each byte of invalid UTF-8 as \ufffd.
+func jsonStringBytes(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20 || b == '<' || b == '>' || b == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r == '\u2028', r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
 
 // resumePhase is where a conversation that ended resumes when work came at the last
 // moment: closed after an episode, else waiting for its first chat (or setting it up,

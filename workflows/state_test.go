@@ -3,6 +3,7 @@ package workflows
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,5 +183,42 @@ func TestRecordedCarriedStatesRead(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no recorded history carries a state: the continue-as-new history is missing")
+	}
+}
+
+// jsonStringBytes counts a string's bytes exactly as encoding/json writes them, whatever
+// the string holds.
+func TestJSONStringBytes(t *testing.T) {
+	for _, s := range []string{"", "plain", `"quoted" \ back`, "line\nbreak\r\ttab", "\x00\x01\x1f\x7f", "<b>&amp;</b>",
+		"Привет 👋", "\u2028\u2029", "\xff\xfe bad \xc3", strings.Repeat("é<", 1000)} {
+		b, _ := json.Marshal(s)
+		if got := jsonStringBytes(s); got != len(b) {
+			t.Errorf("jsonStringBytes(%q) = %d, encoding/json writes %d", s, got, len(b))
+		}
+	}
+}
+
+// carriedBytes never counts less than the payload continue-as-new would carry, and not
+// much more: the workflow waits on it to bound that payload.
+func TestCarriedBytesBoundsThePayload(t *testing.T) {
+	hostile := strings.Repeat("<\x00\xff\u2028\"", 300)
+	st := Carried{Phase: PhaseOpen, State: State{TaskID: 7, ChatID: "c"}, Visitor: VisitorInfo{Name: "Ivan <b>", Email: "i@example.com"}}
+	for i := range 300 {
+		st.SeenKeys.add(fmt.Sprintf("m:%d", i))
+		m := Message{ID: fmt.Sprintf("M%d", i), Type: MessageTypeClient, Text: hostile, Time: time.Unix(int64(i), 5), AgentName: "Anna & co"}
+		if i%3 == 0 {
+			m.Text = strings.Repeat("plain text ", 40)
+		}
+		st.Pending = append(st.Pending, m)
+		st.NextChat.Messages = append(st.NextChat.Messages, m)
+		st.Replies = append(st.Replies, ReplySignal{Key: fmt.Sprintf("r:%d", i), CommentID: int64(i), TaskID: 7, Text: hostile, AuthorName: "A", AuthorEmail: "a@b"})
+	}
+	in := ConversationInput{IntegrationID: "i", ChatID: "c", Carried: &st}
+	exact, counted := payloadSize(in), carriedBytes(in)
+	if counted < exact || counted > exact+exact/10 {
+		t.Errorf("carriedBytes = %d, the payload is %d bytes: want at least that, at most 10%% more", counted, exact)
+	}
+	if len(st.Pending) != 300 || len(st.SeenKeys.order) != 300 {
+		t.Error("carriedBytes changed the state it measured")
 	}
 }
