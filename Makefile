@@ -27,7 +27,7 @@ bench: ## the benchmarks (embedded Temporal, PostgreSQL, sandbox): a table, and 
 	$(GO) run ./bench -out bench/results/latest.json $(BENCH_FLAGS)
 
 chaos: ## the fault tests at a larger size (a small size of each runs in `make test`)
-	$(GO) test -count=1 -timeout 40m -v ./chaos -chaos.chats 20 -chaos.messages 10 -chaos.wait 10m
+	$(GO) test -count=1 -timeout 40m -v ./chaos -chaos.chats 20 -chaos.messages 10 -chaos.wait 20m
 
 demo: ## a scripted chat against the running `make dev`; prints the resulting task
 	$(GO) run ./cmd/chatrabridge demo

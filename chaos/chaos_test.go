@@ -51,7 +51,7 @@ import (
 var (
 	chats    = flag.Int("chaos.chats", 3, "chats per fault test")
 	messages = flag.Int("chaos.messages", 3, "visitor messages per chat")
-	waitMax  = flag.Duration("chaos.wait", 5*time.Minute, "how long a test waits for the outcome")
+	waitMax  = flag.Duration("chaos.wait", 4*time.Minute, "how long a test waits for its outcome, in all")
 	pace     = flag.Duration("chaos.pace", 150*time.Millisecond, "in the process fault tests, the pause between two webhooks of a chat")
 )
 
@@ -71,6 +71,10 @@ type stack struct {
 
 	mu           sync.Mutex
 	refusedCodes map[string]int // why attempts were refused: "HTTP 503", "no answer"
+
+	deadline  time.Time // by when the test must have its outcome (-chaos.wait from its start)
+	chats     []*chat   // the chats scripted, for the report on a timeout
+	diagnosed sync.Once
 }
 
 // setup says where a stack's parts run. The zero value runs all of them in the test's
@@ -109,7 +113,7 @@ var fastLimiter = fx.Decorate(func(db *postgres.DB) planfix.Limiter { return pos
 func newStack(t *testing.T, o setup) *stack {
 	t.Helper()
 	ctx := context.Background()
-	st := &stack{t: t, temporal: o.temporal, namespace: "default", dbURL: o.dbURL}
+	st := &stack{t: t, temporal: o.temporal, namespace: "default", dbURL: o.dbURL, deadline: time.Now().Add(*waitMax)}
 	if st.temporal == "" {
 		srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
 		if err != nil {
@@ -166,7 +170,6 @@ type delivery struct {
 // post delivers d until it is answered 200, as Chatra and Planfix retry.
 func (s *stack) post(d delivery) string {
 	s.t.Helper()
-	deadline := time.Now().Add(*waitMax)
 	for {
 		resp, err := http.Post(d.url, "application/json", bytes.NewReader(d.body))
 		why := "no answer"
@@ -195,8 +198,9 @@ func (s *stack) post(d delivery) string {
 		}
 		s.refusedCodes[why]++
 		s.mu.Unlock()
-		if time.Now().After(deadline) {
+		if time.Now().After(s.deadline) {
 			s.t.Errorf("webhook never accepted: %v", err)
+			s.diagnose()
 			return ""
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -246,6 +250,7 @@ func newChats(prefix string) []*chat {
 // openAll seeds the visitors' cards in Chatra and returns each chat's deliveries: the
 // chatStarted, one chatFragment per message.
 func (s *stack) script(cs []*chat) [][]delivery {
+	s.chats = append(s.chats, cs...)
 	out := make([][]delivery, len(cs))
 	for i, c := range cs {
 		if err := s.sb.Chatra().PutClient(chatra.ClientCard{ID: "V-" + c.id, ChatID: c.id, Name: c.name()}); err != nil {
@@ -278,12 +283,15 @@ func (s *stack) taskText(id int64) string {
 	return b.String()
 }
 
+// waitFor waits until cond holds, at most until the test's deadline: a test that cannot
+// reach its outcome fails within -chaos.wait, saying what it waited for and where each
+// conversation stands, instead of waiting out `go test`'s timeout.
 func (s *stack) waitFor(what string, cond func() bool) bool {
 	s.t.Helper()
-	deadline := time.Now().Add(*waitMax)
 	for !cond() {
-		if time.Now().After(deadline) {
-			s.t.Errorf("%s: timed out after %v", what, *waitMax)
+		if time.Now().After(s.deadline) {
+			s.t.Errorf("%s: not done %v after the test started", what, *waitMax)
+			s.diagnose()
 			return false
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -332,6 +340,38 @@ func (s *stack) replyAndClose(cs []*chat, times int) {
 			s.post(s.chatra("chatTranscript", c, transcript))
 		}
 	}
+}
+
+// diagnose logs, once, where each scripted conversation stands in Temporal: its status,
+// its pending workflow task and activities with their attempts and last failures.
+func (s *stack) diagnose() {
+	s.diagnosed.Do(func() {
+		c, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			s.t.Logf("diagnose: %v", err)
+			return
+		}
+		defer c.Close()
+		s.t.Logf("webhooks answered 200: %d; refused: %v; requests: %+v", s.accepted.Load(), s.refusedCodes, s.sb.RequestCounts())
+		for _, ch := range s.chats {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			d, err := c.DescribeWorkflowExecution(ctx, workflows.ConversationWorkflowID(app.DemoIntegrationID, ch.id), "")
+			cancel()
+			if err != nil {
+				s.t.Logf("diagnose %s: %v", ch.id, err)
+				continue
+			}
+			info := d.GetWorkflowExecutionInfo()
+			line := fmt.Sprintf("%s: %s, %d events, task %d", ch.id, info.GetStatus(), info.GetHistoryLength(), ch.task)
+			if wt := d.GetPendingWorkflowTask(); wt != nil {
+				line += fmt.Sprintf("; workflow task %s attempt %d", wt.GetState(), wt.GetAttempt())
+			}
+			for _, a := range d.GetPendingActivities() {
+				line += fmt.Sprintf("; activity %s %s attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+			}
+			s.t.Log(line)
+		}
+	})
 }
 
 func (s *stack) chatraCount(text string) int {
