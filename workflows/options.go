@@ -34,8 +34,9 @@ func storeLocalOptions() workflow.LocalActivityOptions {
 // limit (one a second, shared by every worker), so a call may queue for minutes behind
 // other conversations: the timeout allows for it and the activity heartbeats while it
 // waits, so that a worker that died is noticed within a minute. A Planfix outage is
-// waited out (nothing a customer wrote is dropped); the daily limit's retry delay comes
-// from the activity's error.
+// waited out (nothing a customer wrote is dropped), retried at least every minute, so
+// that a customer's message reaches the task within a minute of Planfix's return; the
+// daily limit's retry delay comes from the activity's error.
 func planfixOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		Summary:             summary,
@@ -44,7 +45,7 @@ func planfixOptions(summary string) workflow.ActivityOptions {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,
 			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
+			MaximumInterval:    time.Minute,
 		},
 	}
 }
