@@ -167,11 +167,15 @@ type delivery struct {
 	body []byte
 }
 
+// webhookClient gives up on an answer after 30 s, as Chatra and Planfix do, so that a
+// hung request is retried rather than waited on forever.
+var webhookClient = &http.Client{Timeout: 30 * time.Second}
+
 // post delivers d until it is answered 200, as Chatra and Planfix retry.
 func (s *stack) post(d delivery) string {
 	s.t.Helper()
 	for {
-		resp, err := http.Post(d.url, "application/json", bytes.NewReader(d.body))
+		resp, err := webhookClient.Post(d.url, "application/json", bytes.NewReader(d.body))
 		why := "no answer"
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
