@@ -55,7 +55,9 @@ func apiConfig(t *testing.T) config.Config {
 
 // refusingOperator is the operator service of a server that does not let a client
 // add search attributes (Temporal Cloud; a cluster with an authorizer).
-type refusingOperator struct{ operatorservice.OperatorServiceClient }
+type refusingOperator struct {
+	operatorservice.OperatorServiceClient
+}
 
 func (refusingOperator) AddSearchAttributes(context.Context, *operatorservice.AddSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.AddSearchAttributesResponse, error) {
 	return nil, serviceerror.NewPermissionDenied("request unauthorized", "")

@@ -38,6 +38,7 @@ func (s slogLogger) Warn(msg string, tags ...tag.Tag)   { s.log(slog.LevelWarn, 
 func (s slogLogger) Error(msg string, tags ...tag.Tag)  { s.log(slog.LevelError, msg, tags) }
 func (s slogLogger) DPanic(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
 func (s slogLogger) Panic(msg string, tags ...tag.Tag)  { s.log(slog.LevelError, msg, tags) }
+
 // Fatal logs, then panics with a *fatalError: the server calls it when it cannot go on
 // (a port it cannot bind, say) and would dereference what it failed to make if Fatal
 // returned. The panic reaches Start, which returns it as an error (newServer).
