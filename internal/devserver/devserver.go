@@ -273,7 +273,14 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 			return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 		}
 		file := filepath.Join(o.DataDir, "temporal.db")
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "5000"}
+		// The plugin passes every attribute but SQLite's URI parameters (mode, cache, ...)
+		// as a pragma named as given: journal_mode, not _journal_mode. WAL lets readers go
+		// on while one connection writes, so more than one connection helps; with
+		// synchronous=normal a commit does not wait for the disk (a power cut may lose the
+		// last commits, never corrupt the file: fine for a laptop); busy_timeout makes a
+		// connection wait for the writer's lock instead of failing at once.
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000"}
+		conf.MaxConns, conf.MaxIdleConns = sqliteConns, sqliteConns
 		conf.DatabaseName = file
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(conf); err != nil {
@@ -338,6 +345,9 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 	conf.PublicClient.HostPort = frontend
 	return &conf, nil
 }
+
+// sqliteConns is the connections to a file database (WAL lets them read at once).
+const sqliteConns = 8
 
 // pickPort returns a port for one of the server's services. A variable so that a test
 // can make it return a taken port.
