@@ -146,6 +146,11 @@ func (s *SearchAttributes) Ensure(ctx context.Context) error {
 			Namespace: s.namespace, SearchAttributes: e.Missing,
 		})
 		if err != nil {
+			// Another process starting at the same time may have added them first.
+			if again, derr := s.diff(ctx); derr == nil && again == nil {
+				s.setChecked(true)
+				return nil
+			}
 			e.Refused = err
 			return e
 		}
