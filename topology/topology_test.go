@@ -664,4 +664,3 @@ func (s *stack) check(cs []*chat) {
 	t.Logf("Planfix requests %d, refused for the limit (429) %d, least gap between two taken %v (limit %v, workers' spacing %v)",
 		len(reqs), refused, minGap.Round(time.Millisecond), sandboxInterval, planfixInterval)
 }
-
