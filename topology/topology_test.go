@@ -11,7 +11,8 @@
 // killed, restarted and counted.
 //
 // It needs the temporal CLI (v1.5.1: go install github.com/temporalio/cli/cmd/temporal@v1.5.1),
-// on PATH or in $(go env GOPATH)/bin; .ci/run installs it. Without it the test fails.
+// on PATH or in $(go env GOPATH)/bin; .ci/run installs it. Without it the test fails
+// in CI (CI set) and is skipped elsewhere, as the README's CLI test is.
 package topology_test
 
 import (
@@ -179,7 +180,11 @@ func temporalCLI(t *testing.T) string {
 	out, _ := exec.Command("go", "env", "GOPATH").Output()
 	p := filepath.Join(strings.TrimSpace(string(out)), "bin", "temporal")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("the topology test needs the temporal CLI as its Temporal cluster: go install github.com/temporalio/cli/cmd/temporal@v1.5.1 (not on PATH nor at %s)", p)
+		why := "the topology test needs the temporal CLI as its Temporal cluster (go install github.com/temporalio/cli/cmd/temporal@v1.5.1); it is not on PATH nor at " + p
+		if os.Getenv("CI") != "" {
+			t.Fatal(why + ": CI must run it (.ci/run installs the CLI)")
+		}
+		t.Skip(why)
 	}
 	return p
 }
