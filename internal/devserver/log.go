@@ -39,12 +39,16 @@ func (s slogLogger) Error(msg string, tags ...tag.Tag)  { s.log(slog.LevelError,
 func (s slogLogger) DPanic(msg string, tags ...tag.Tag) { s.log(slog.LevelError, msg, tags) }
 func (s slogLogger) Panic(msg string, tags ...tag.Tag)  { s.log(slog.LevelError, msg, tags) }
 
-// Fatal logs, then panics with a *fatalError: the server calls it when it cannot go on
-// (a port it cannot bind, say) and would dereference what it failed to make if Fatal
-// returned. The panic reaches Start, which returns it as an error (newServer).
+// Fatal logs; when a listener could not be made (a port taken) it then panics with a
+// *fatalError, since the server would go on to dereference the listener it failed to
+// make. The server makes its listeners while Start builds it, so the panic reaches
+// Start, which returns it as an error and tries other ports (newServer). Other fatal
+// reports are only logged, as before.
 func (s slogLogger) Fatal(msg string, tags ...tag.Tag) {
 	s.log(slog.LevelError, msg, tags)
-	panic(&fatalError{msg: msg, tags: tags})
+	if strings.Contains(msg, "listener") {
+		panic(&fatalError{msg: msg, tags: tags})
+	}
 }
 
 // fatalError is what the server reported through Fatal.
