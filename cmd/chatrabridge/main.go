@@ -122,7 +122,9 @@ func serveCmd(name string, role app.Role) *cobra.Command {
 Connects to Temporal with the same settings as the temporal CLI (TEMPORAL_ADDRESS, ...,
 or a TOML profile via TEMPORAL_CONFIG_FILE/TEMPORAL_PROFILE) and to PostgreSQL at DATABASE_URL.
 Applies pending database migrations at start unless --migrate=false (safe with many
-processes: migrations take a lock).` + envHelp(),
+processes: migrations take a lock). Checks at start that the Temporal namespace has the
+conversations' search attributes, adding the missing ones where the server allows it, and
+otherwise stops, naming them and the commands that create them (temporal CLI, tcld).` + envHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig()
