@@ -1,7 +1,7 @@
 # chatrabridge: `make dev` runs the whole system, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos histories
+.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos topology histories
 
 dev: ## the whole system in one process (Temporal, Web UI on :8233, API on :8080)
 	$(GO) run ./cmd/chatrabridge dev
@@ -28,6 +28,9 @@ bench: ## the benchmarks (embedded Temporal, PostgreSQL, sandbox): a table, and 
 
 chaos: ## the fault tests at a larger size (a small size of each runs in `make test`)
 	$(GO) test -count=1 -timeout 40m -v ./chaos -chaos.chats 20 -chaos.messages 10 -chaos.wait 20m
+
+topology: ## the production topology as processes (temporal CLI dev server, 2 api, 2 worker, sandbox), with its printout
+	$(GO) test -count=1 -v -run TestProductionTopology ./topology
 
 demo: ## a scripted chat against the running `make dev`; prints the resulting task
 	$(GO) run ./cmd/chatrabridge demo

@@ -20,6 +20,7 @@ func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotes
 	if in.ClientID == "" || in.TaskURL == "" {
 		return invalidInput("write visitor notes: clientId and taskUrl are required")
 	}
+	defer heartbeat(ctx)()
 	i, err := a.integration(ctx, in.IntegrationID)
 	if err != nil {
 		return err

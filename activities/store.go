@@ -55,6 +55,7 @@ func (a *Activities) SaveConversation(ctx context.Context, in SaveConversationIn
 	default:
 		return SaveConversationResult{}, invalidInput("save conversation: status %q is not open, closed, ended or cancelled", in.Status)
 	}
+	defer heartbeat(ctx)()
 	c := postgres.Conversation{
 		IntegrationID: in.IntegrationID, ChatID: in.ChatID, WorkflowID: in.WorkflowID, ClientID: in.ClientID,
 		CustomerName: in.CustomerName, CustomerEmail: in.CustomerEmail, Status: in.Status, JoinedTask: in.JoinedTask,

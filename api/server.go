@@ -25,6 +25,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/temporalclient"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 above it): 1 MiB.
@@ -92,6 +93,9 @@ type Params struct {
 	// PlanfixLimiter spaces those Planfix calls; nil means postgres.NewRateLimiter(DB, 0),
 	// the limit the workers share.
 	PlanfixLimiter planfix.Limiter `optional:"true"`
+	// SearchAttributes, when given, is checked by /readyz: a namespace without the
+	// workflows' search attributes refuses every conversation.
+	SearchAttributes *temporalclient.SearchAttributes `optional:"true"`
 }
 
 // Server is the HTTP API.
@@ -106,6 +110,7 @@ type Server struct {
 	webhooks    *webhooks
 	admin       *admin
 	waiting     *waitingGauge
+	searchAttrs *temporalclient.SearchAttributes
 }
 
 // New builds the server and its routes. /metrics is among them unless
@@ -113,7 +118,7 @@ type Server struct {
 // the connection's, or, behind a proxy of Config.TrustedProxies, what its
 // X-Forwarded-For says.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p),
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p), searchAttrs: p.SearchAttributes,
 		metrics: promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -207,8 +212,10 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 when PostgreSQL and Temporal both answer, else 503 naming which
-// does not.
+// readyz answers 200 when PostgreSQL and Temporal both answer (and Temporal's namespace
+// has the search attributes, when Params.SearchAttributes is given), else 503 naming
+// which does not and, for missing search attributes, them and the command that creates
+// them.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -221,6 +228,13 @@ func (s *Server) readyz(c echo.Context) error {
 	if _, err := s.temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		checks["temporal"], ready = "unreachable", false
 		s.logger.Warn("readiness: temporal", "error", err)
+	} else if s.searchAttrs != nil {
+		if err := s.searchAttrs.Check(ctx); temporalclient.IsMissing(err) {
+			checks["temporal"], ready = err.Error(), false
+		} else if err != nil {
+			checks["temporal"], ready = "unreachable", false
+			s.logger.Warn("readiness: temporal search attributes", "error", err)
+		}
 	}
 	status := http.StatusOK
 	if !ready {

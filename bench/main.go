@@ -56,7 +56,7 @@ import (
 
 var (
 	outFile     = flag.String("out", "", "write the results as JSON to this file")
-	scenarios   = flag.String("scenarios", "ingest,task,calls,burst,memory", "comma-separated scenarios to run")
+	scenarios   = flag.String("scenarios", "ingest,task,calls,burst,memory", "comma-separated scenarios to run (also devserver: dev's embedded server against temporal server start-dev)")
 	dbURL       = flag.String("db", postgrestest.URL(), "PostgreSQL database; a fresh schema is made in it and dropped at the end")
 	ingestN     = flag.Int("ingest-n", 1000, "webhooks per ingestion round (and as many baseline signals)")
 	ingestChats = flag.Int("ingest-chats", 200, "chats the ingestion webhooks are spread over")
@@ -173,6 +173,19 @@ func main() {
 func run() error {
 	ctx := context.Background()
 	started := time.Now()
+	want := map[string]bool{}
+	for _, s := range strings.Split(*scenarios, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	if want["devserver"] { // on servers of its own, first, while nothing else runs
+		fmt.Fprintf(os.Stderr, "== devserver (load %s)\n", loadavg())
+		if err := devServerScenario(ctx); err != nil {
+			return fmt.Errorf("devserver: %w", err)
+		}
+		if len(want) == 1 {
+			return finish(started)
+		}
+	}
 	e := &env{http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 60 * time.Second}}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -247,10 +260,6 @@ func run() error {
 	}
 	defer e.tc.Close()
 
-	want := map[string]bool{}
-	for _, s := range strings.Split(*scenarios, ",") {
-		want[strings.TrimSpace(s)] = true
-	}
 	fmt.Fprintf(os.Stderr, "bench: %d CPUs (GOMAXPROCS %d), load %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
 	steps := []struct {
 		name string
@@ -279,7 +288,11 @@ func run() error {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
 	}
+	return finish(started)
+}
 
+// finish prints the table and writes the JSON.
+func finish(started time.Time) error {
 	printTable(os.Stdout)
 	if *outFile != "" {
 		out := map[string]any{

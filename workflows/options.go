@@ -11,11 +11,20 @@ import (
 // permanent failures come back from the activities as non-retryable application errors
 // (see package activities), so the policies only need to say how to retry the rest.
 
+// heartbeatTimeout is how long an activity may go without a heartbeat: when its worker
+// dies (kill -9, a lost machine) the activity is retried on another worker this long
+// after its last heartbeat. The activities heartbeat every third of it (package
+// activities), so a live one never reaches it. Changing it changes no workflow command
+// that replay checks (activity options are not compared), so running conversations take
+// it up at their next activity.
+const heartbeatTimeout = 10 * time.Second
+
 // storeOptions: the store and the settings. A database outage is waited out.
 func storeOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		Summary:             summary,
 		StartToCloseTimeout: 30 * time.Second,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,
@@ -33,15 +42,15 @@ func storeLocalOptions() workflow.LocalActivityOptions {
 // planfixOptions: calls to Planfix. Each request waits its turn at the account's rate
 // limit (one a second, shared by every worker), so a call may queue for minutes behind
 // other conversations: the timeout allows for it and the activity heartbeats while it
-// waits, so that a worker that died is noticed within a minute. A Planfix outage is
-// waited out (nothing a customer wrote is dropped), retried at least every minute, so
+// waits, so that a worker that died is noticed within heartbeatTimeout. A Planfix outage
+// is waited out (nothing a customer wrote is dropped), retried at least every minute, so
 // that a customer's message reaches the task within a minute of Planfix's return; the
 // daily limit's retry delay comes from the activity's error.
 func planfixOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		Summary:             summary,
 		StartToCloseTimeout: 10 * time.Minute,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,
 			BackoffCoefficient: 2,
@@ -77,6 +86,7 @@ func chatraOptions(summary string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		Summary:             summary,
 		StartToCloseTimeout: time.Minute,
+		HeartbeatTimeout:    heartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,
 			BackoffCoefficient: 2,

@@ -36,7 +36,7 @@ func root() *cobra.Command {
 	}
 	cmd.AddCommand(devCmd(), serveCmd("serve", app.Role{API: true, Worker: true}),
 		serveCmd("api", app.Role{API: true}), serveCmd("worker", app.Role{Worker: true}), migrateCmd(), healthcheckCmd())
-	cmd.AddCommand(integrationsCmd(), demoCmd())
+	cmd.AddCommand(integrationsCmd(), demoCmd(), sandboxCmd())
 	return cmd
 }
 
@@ -122,7 +122,9 @@ func serveCmd(name string, role app.Role) *cobra.Command {
 Connects to Temporal with the same settings as the temporal CLI (TEMPORAL_ADDRESS, ...,
 or a TOML profile via TEMPORAL_CONFIG_FILE/TEMPORAL_PROFILE) and to PostgreSQL at DATABASE_URL.
 Applies pending database migrations at start unless --migrate=false (safe with many
-processes: migrations take a lock).` + envHelp(),
+processes: migrations take a lock). Checks at start that the Temporal namespace has the
+conversations' search attributes, adding the missing ones where the server allows it, and
+otherwise stops, naming them and the commands that create them (temporal CLI, tcld).` + envHelp(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig()

@@ -3,7 +3,9 @@
 package app
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
@@ -18,6 +20,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
 	"github.com/chatrabridge/chatrabridge/internal/temporalclient"
 	"github.com/chatrabridge/chatrabridge/worker"
+	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
 // Role says which sides a process runs.
@@ -45,7 +48,9 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 			fx.Annotate(postgres.NewIntegrationStore, fx.As(fx.Self()), fx.As(new(chatrabridge.IntegrationService))),
 			// One limiter per process over the shared table: Planfix's limit holds across
 			// every worker and API process.
-			func(db *postgres.DB) planfix.Limiter { return postgres.NewRateLimiter(db, 0) },
+			func(db *postgres.DB, c config.Config) planfix.Limiter {
+				return postgres.NewRateLimiter(db, c.PlanfixInterval)
+			},
 		),
 		fx.Supply(postgres.AutoMigrate(migrate)),
 		metrics.Module,
@@ -66,14 +71,40 @@ func Roles(r Role) fx.Option {
 	return fx.Options(opts...)
 }
 
-// Production is `serve`, `api` and `worker`: Temporal from the environment.
+// Production is `serve`, `api` and `worker`: Temporal from the environment, whose
+// namespace must have the workflows' search attributes (SearchAttributesCheck).
 func Production(cfg config.Config, logger *slog.Logger, migrate bool, r Role) fx.Option {
 	return fx.Options(
 		Base(cfg, logger, migrate),
 		fx.Provide(temporalclient.Options),
+		SearchAttributesCheck,
 		Roles(r),
 	)
 }
+
+// SearchAttributesCheck makes sure, when the app starts, that the Temporal namespace has
+// the search attributes of workflows.SearchAttributes: the missing ones are added where
+// the server allows it; otherwise the start fails with one line that names them and the
+// commands that create them. A namespace without them would refuse every conversation,
+// so every webhook would fail. It provides the check to the API, whose /readyz names a
+// problem that comes later. Placed before Roles, it runs before the API listens and the
+// worker polls.
+var SearchAttributesCheck = fx.Module("searchattributes",
+	fx.Provide(func(c client.Client, o client.Options) *temporalclient.SearchAttributes {
+		return temporalclient.NewSearchAttributes(c, o.Namespace, workflows.SearchAttributes())
+	}),
+	fx.Invoke(func(lc fx.Lifecycle, sa *temporalclient.SearchAttributes, logger *slog.Logger) {
+		lc.Append(fx.StartHook(func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := sa.Ensure(ctx); err != nil {
+				return err
+			}
+			logger.Debug("temporal search attributes present")
+			return nil
+		}))
+	}),
+)
 
 // TemporalOptions supplies client options explicitly (dev server, tests).
 func TemporalOptions(o client.Options) fx.Option {

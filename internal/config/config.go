@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
 )
@@ -37,6 +38,10 @@ type Config struct {
 	// WebhookMaxInFlight bounds the requests to one webhook (Chatra's, Planfix's) of one
 	// integration that one API process reads and handles at once.
 	WebhookMaxInFlight int
+	// PlanfixInterval is the least time between two Planfix requests of one account,
+	// across every process (0: postgres.DefaultPlanfixInterval, for Planfix's one a
+	// second). Shorter serves a Planfix stand-in with a faster limit (tests).
+	PlanfixInterval time.Duration
 }
 
 // Var documents one environment variable.
@@ -61,6 +66,7 @@ var Vars = []Var{
 	{"METRICS_ADDR", "", "serve /metrics on this address alone (such as 127.0.0.1:9090) instead of on HTTP_ADDR"},
 	{"TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For gives the client's address in logs"},
 	{"ALLOW_PRIVATE_URLS", "false", "let integrations' Chatra and Planfix URLs point at loopback, link-local or private addresses (dev sets true for its sandbox)"},
+	{"PLANFIX_INTERVAL", "1.2s", "least time between two Planfix requests of one account, across all workers (Planfix allows one a second; shorter only for a stand-in such as `chatrabridge sandbox`)"},
 	{"WEBHOOK_MAX_IN_FLIGHT", "16", "requests to one webhook of one integration one API process handles at once (beyond: Chatra 429, Planfix 200 refused)"},
 }
 
@@ -112,6 +118,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.AllowPrivateURLs, err = strconv.ParseBool(get("ALLOW_PRIVATE_URLS")); err != nil {
 		return c, fmt.Errorf("ALLOW_PRIVATE_URLS=%q: want true or false", getenv("ALLOW_PRIVATE_URLS"))
+	}
+	if c.PlanfixInterval, err = time.ParseDuration(get("PLANFIX_INTERVAL")); err != nil || c.PlanfixInterval <= 0 {
+		return c, fmt.Errorf("PLANFIX_INTERVAL=%q: want a duration such as 1.2s", getenv("PLANFIX_INTERVAL"))
 	}
 	if c.WebhookMaxInFlight, err = strconv.Atoi(get("WEBHOOK_MAX_IN_FLIGHT")); err != nil || c.WebhookMaxInFlight < 1 {
 		return c, fmt.Errorf("WEBHOOK_MAX_IN_FLIGHT=%q: want a whole number of at least 1", getenv("WEBHOOK_MAX_IN_FLIGHT"))

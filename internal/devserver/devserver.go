@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -64,8 +66,16 @@ type Server struct {
 	logLevel  *slog.LevelVar
 }
 
+// startAttempts is how many times Start tries when a port it picked itself was taken
+// between the pick and the server's bind.
+const startAttempts = 5
+
 // Start starts the server and waits until its frontend answers and the search attributes
-// are registered. A taken port is reported as an error naming the port.
+// are registered. A taken port that the caller chose is reported as an error naming the
+// port. The ports Start picks itself (the frontend's when Port is 0, and the internal
+// services') are chosen outside the kernel's ephemeral range, where no outgoing
+// connection or port-0 listener is given one; if one is taken all the same between the
+// check and the server's bind, the whole start is retried with other ports.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -76,20 +86,40 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	var err error
-	if o.Port == 0 {
-		if o.Port, err = freePort(o.Host); err != nil {
+	if o.Port != 0 {
+		if err := checkPort(o.Host, o.Port); err != nil {
 			return nil, err
 		}
-	} else if err := checkPort(o.Host, o.Port); err != nil {
-		return nil, err
 	}
 	if o.UIPort != 0 {
 		if err := checkPort(o.Host, o.UIPort); err != nil {
 			return nil, err
 		}
 	}
+	var err error
+	for range startAttempts {
+		var s *Server
+		s, err = start(ctx, o)
+		var taken *bindError
+		if err == nil || !errors.As(err, &taken) {
+			return s, err
+		}
+		if o.Port != 0 && taken.addr == net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) {
+			return nil, fmt.Errorf("%w: %s is taken by another process (stop it, or choose another port)", ErrPortInUse, taken.addr)
+		}
+		o.Logger.Warn("embedded temporal: a port was taken before the server bound it; starting again on other ports", "error", err)
+	}
+	return nil, fmt.Errorf("embedded temporal did not start in %d attempts: %w", startAttempts, err)
+}
 
+// start is one attempt of Start, on ports picked now.
+func start(ctx context.Context, o Options) (*Server, error) {
+	var err error
+	if o.Port == 0 {
+		if o.Port, err = freePort(o.Host); err != nil {
+			return nil, err
+		}
+	}
 	sqlConf, err := sqliteConfig(o)
 	if err != nil {
 		return nil, err
@@ -109,7 +139,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	level := new(slog.LevelVar)
 	level.Set(o.LogLevel)
-	srv, err := temporal.NewServer(
+	srv, err := newServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(hosts),
@@ -117,10 +147,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		temporal.WithDynamicConfigClient(dyn),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("temporal server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return nil, fmt.Errorf("start temporal server: %w", err)
+		return nil, err
 	}
 	s := &Server{srv: srv, logLevel: level, addr: net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), namespace: o.Namespace}
 
@@ -148,6 +175,38 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newServer builds and starts the server. The server reports a failed bind through its
+// logger's Fatal, which panics with a *fatalError (see slogLogger); newServer turns that
+// panic into the error it carries (a *bindError for a taken port), so the start can be
+// retried.
+func newServer(opts ...temporal.ServerOption) (srv temporal.Server, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		f, ok := r.(*fatalError)
+		if !ok {
+			panic(r)
+		}
+		if srv != nil {
+			_ = srv.Stop()
+		}
+		srv, err = nil, f.err()
+	}()
+	srv, err = temporal.NewServer(opts...)
+	if errors.Is(err, syscall.EADDRINUSE) { // the HTTP API's listener says so by an error
+		return nil, &bindError{addr: "a port it was given", cause: oneLine(err)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start temporal server: %w", err)
+	}
+	return srv, nil
 }
 
 // Address is the frontend's host:port, for client.Dial and the temporal CLI.
@@ -214,7 +273,14 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 			return nil, fmt.Errorf("create data directory %s: %w", o.DataDir, err)
 		}
 		file := filepath.Join(o.DataDir, "temporal.db")
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_busy_timeout": "5000"}
+		// The plugin passes every attribute but SQLite's URI parameters (mode, cache, ...)
+		// as a pragma named as given: journal_mode, not _journal_mode. WAL lets readers go
+		// on while one connection writes, so more than one connection helps; with
+		// synchronous=normal a commit does not wait for the disk (a power cut may lose the
+		// last commits, never corrupt the file: fine for a laptop); busy_timeout makes a
+		// connection wait for the writer's lock instead of failing at once.
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000"}
+		conf.MaxConns, conf.MaxIdleConns = sqliteConns, sqliteConns
 		conf.DatabaseName = file
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(conf); err != nil {
@@ -233,7 +299,7 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 }
 
 func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
-	httpPort, err := freePort(o.Host)
+	httpPort, err := pickPort(o.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +333,7 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 		if name == "frontend" {
 			svc.RPC.GRPCPort = o.Port
 			svc.RPC.HTTPPort = httpPort
-		} else if svc.RPC.GRPCPort, err = freePort(o.Host); err != nil {
+		} else if svc.RPC.GRPCPort, err = pickPort(o.Host); err != nil {
 			return nil, err
 		}
 		conf.Services[name] = svc
@@ -280,13 +346,56 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 	return &conf, nil
 }
 
+// sqliteConns is the connections to a file database (WAL lets them read at once).
+const sqliteConns = 8
+
+// pickPort returns a port for one of the server's services. A variable so that a test
+// can make it return a taken port.
+var pickPort = freePort
+
+// freePort returns a port of host that nobody listens on now, out of the kernel's
+// ephemeral range when the range is known (Linux) and leaves room below it, so that no
+// outgoing connection and no port-0 listener of this or another process takes it before
+// the server binds it. Another process that picks fixed ports could still; Start retries
+// then.
 func freePort(host string) (int, error) {
+	if lo := ephemeralLow(); lo > 20000 {
+		for range 50 {
+			p := 10000 + rand.IntN(lo-10000)
+			if checkPort(host, p) == nil {
+				return p, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(f[0])
+	return lo
+}
+
+// oneLine is the last line of err's message: the cause at the end of fx's chain.
+func oneLine(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": listen "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
 }
 
 // ErrPortInUse is returned (wrapped) when a port the server needs is taken.

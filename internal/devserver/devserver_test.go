@@ -2,6 +2,7 @@ package devserver_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -126,4 +127,32 @@ func TestTakenPortIsOneClearError(t *testing.T) {
 	if got := err.Error(); !contains(got, "taken") || !contains(got, srv.Address()) {
 		t.Fatalf("error %q should say the port is taken", got)
 	}
+}
+
+// The embedded server starts again and again while other sockets come and go (ports
+// taken and released as a busy machine does), never panicking on a port.
+func TestStartsManyTimesInARow(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // sockets on ephemeral ports, opened and closed all the time
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+				time.Sleep(time.Millisecond)
+				l.Close()
+			}
+		}
+	}()
+	const n = 8
+	began := time.Now()
+	for range n {
+		srv, c := start(t, devserver.Options{})
+		c.Close()
+		srv.Stop()
+	}
+	t.Logf("%d starts in %v", n, time.Since(began).Round(time.Millisecond))
 }
