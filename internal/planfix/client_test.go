@@ -504,6 +504,8 @@ func TestErrors(t *testing.T) {
 		{"unknown token", sandbox.PlanfixFault{Status: 401, Code: 1, Message: "Access denied, unknown token"},
 			want{planfix.KindUnauthorized, 1, 401, false, "", "create a new REST API token in Planfix, Account management, Integrations, REST API"}},
 		{"inactive token", sandbox.PlanfixFault{Status: 401, Code: 2}, want{planfix.KindUnauthorized, 2, 401, false, "", "inactive"}},
+		{"being modified", sandbox.PlanfixFault{Status: 400, Code: 3, Message: "Object is being modified"}, want{planfix.KindUnavailable, 3, 400, true, "", "retried"}},
+		{"being modified under 500", sandbox.PlanfixFault{Status: 500, Code: 3}, want{planfix.KindUnavailable, 3, 500, true, "", "being modified"}},
 		{"scope", sandbox.PlanfixFault{Status: 405, Code: 5, Message: "Scope denied, method not allowed"}, want{planfix.KindForbidden, 5, 405, false, "", "scope"}},
 		{"no access", sandbox.PlanfixFault{Status: 400, Code: 6, Message: "New comments not allowed in this process"},
 			want{planfix.KindForbidden, 6, 400, false, "", "New comments not allowed in this process"}},

@@ -35,7 +35,7 @@ const (
 	// employee cannot see it (codes 1000, 2000, 4000, 5000; HTTP 404).
 	KindNotFound = "planfix.not_found"
 	// KindUnavailable: Planfix failed or is overloaded (HTTP 5xx, 429, an unreadable
-	// answer). Retryable.
+	// answer), or the object is being modified (code 3). Retryable.
 	KindUnavailable = "planfix.unavailable"
 	// KindNetwork: no answer (connection refused, DNS, TLS, timeout). Retryable.
 	KindNetwork = "planfix.network"
@@ -45,6 +45,7 @@ const (
 const (
 	CodeUnknownToken    = 1
 	CodeInactiveToken   = 2
+	CodeBeingModified   = 3 // "object is being modified": another change holds it
 	CodeScopeDenied     = 5
 	CodeNoAccess        = 6
 	CodeUnpaid          = 20
@@ -187,6 +188,12 @@ func newError(in errorInfo) *Error {
 	case CodeInactiveToken:
 		e.Kind = KindUnauthorized
 		e.Message = "planfix says the token is inactive (code 2): activate it, or create a new REST API token in Planfix, Account management, Integrations, REST API, and update the integration"
+		return e
+	case CodeBeingModified:
+		// Transient, whatever the HTTP status: the same call succeeds once the other
+		// change is done.
+		e.Kind, e.Retryable, e.RetryAfter = KindUnavailable, true, time.Second
+		e.Message = "planfix says the object is being modified (code 3)" + says + ": the call is retried"
 		return e
 	case CodeScopeDenied:
 		e.Kind = KindForbidden
