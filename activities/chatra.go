@@ -14,8 +14,9 @@ import (
 )
 
 // WriteVisitorNotes adds a line with the task link to the Chatra visitor's notes
-// (keeping what the notes already say), so that an agent in the Chatra app finds the
-// task. It is idempotent: a link already there is not added again.
+// (keeping what the notes already say, wherever the card keeps them: see
+// chatra.ClientCard.CurrentNotes), so that an agent in the Chatra app finds the task. It
+// is idempotent: a link already there is not added again.
 func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotesInput) error {
 	if in.ClientID == "" || in.TaskURL == "" {
 		return invalidInput("write visitor notes: clientId and taskUrl are required")
@@ -31,12 +32,13 @@ func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotes
 		return fail(err)
 	}
 	line := fmt.Sprintf("Planfix task #%d: %s", in.TaskID, in.TaskURL)
-	for _, l := range strings.Split(card.Notes, "\n") {
+	current := card.CurrentNotes()
+	for _, l := range strings.Split(current, "\n") {
 		if strings.TrimSpace(l) == line {
 			return nil
 		}
 	}
-	notes := strings.TrimSpace(strings.TrimSpace(card.Notes) + "\n" + line)
+	notes := strings.TrimSpace(strings.TrimSpace(current) + "\n" + line)
 	if err := cc.UpdateClient(ctx, in.ClientID, chatra.ClientUpdate{Notes: notes}); err != nil {
 		return fail(err)
 	}

@@ -231,6 +231,24 @@ func TestWriteVisitorNotes(t *testing.T) {
 	equal(t, "unknown visitor", appError(t, err).Type(), chatra.KindNotFound)
 }
 
+// A card that keeps its notes in its basic info keeps what agents wrote there: the link
+// is appended to them, once.
+func TestWriteVisitorNotesInBasicInfo(t *testing.T) {
+	e := newEnv(t)
+	if err := e.chatra.PutClient(chatra.ClientCard{ID: "V-basic", Name: "Olga",
+		Fields: map[string]any{"basicInfo": map[string]any{"notes": "Agent: wants a call back"}}}); err != nil {
+		t.Fatal(err)
+	}
+	in := activities.WriteVisitorNotesInput{IntegrationID: integrationID, ClientID: "V-basic", TaskID: 13, TaskURL: "https://acme.planfix.com/task/13"}
+	for range 2 {
+		if err := e.acts.WriteVisitorNotes(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	card, _ := e.chatra.Client("V-basic")
+	equal(t, "notes", card.CurrentNotes(), "Agent: wants a call back\nPlanfix task #13: https://acme.planfix.com/task/13")
+}
+
 // Settings come with defaults and no secret.
 func TestLoadSettings(t *testing.T) {
 	e := newEnv(t)

@@ -201,6 +201,21 @@ type ClientCard struct {
 	Fields        map[string]any
 }
 
+// CurrentNotes is what the card's notes say now, wherever the card keeps them: its notes,
+// else its basic info's notes (Chatra's documentation has both shapes). Whoever writes
+// the notes appends to this, so that what agents wrote stays.
+func (c ClientCard) CurrentNotes() string {
+	if c.Notes != "" {
+		return c.Notes
+	}
+	if info, ok := c.Fields["basicInfo"].(map[string]any); ok {
+		if notes, ok := scalarString(info["notes"]); ok {
+			return notes
+		}
+	}
+	return ""
+}
+
 // clientKnownKeys maps the JSON keys of ClientCard's named fields to accessors.
 var clientKnownKeys = []struct {
 	key string

@@ -390,7 +390,12 @@ func (s *Chatra) updateClient(w http.ResponseWriter, r *http.Request, id string)
 		case "phone":
 			card.Phone = v
 		case "notes":
-			card.Notes = v
+			// A card that keeps its notes in its basic info has them written there.
+			if info, ok := card.Fields["basicInfo"].(map[string]any); ok && card.Notes == "" && info["notes"] != nil {
+				info["notes"] = v
+			} else {
+				card.Notes = v
+			}
 		}
 	}
 	s.clients[id] = card
