@@ -530,11 +530,24 @@ func convertMessages(in []chatra.Message, skipOwn bool) []workflows.Message {
 			t = time.Time{} // unknown: JSON, and so Temporal's payloads, cannot carry it
 		}
 		out = append(out, cleanMessage(workflows.Message{
-			ID: m.ID, Type: m.Type, Text: m.Text, Time: t,
+			ID: m.ID, Type: m.Type, Text: withAttachments(m.Text, m.Attachments), Time: t,
 			AgentID: m.AgentID, AgentName: m.AgentName, ReceivedFrom: m.ReceivedFrom,
 		}))
 	}
 	return out
+}
+
+// withAttachments is a message's text for the task with what it carries besides (a file,
+// an image, a link; chatra.Message.Attachments) after it, so that nothing the visitor
+// sent is dropped.
+func withAttachments(text, attachments string) string {
+	switch {
+	case attachments == "":
+		return text
+	case strings.TrimSpace(text) == "":
+		return "Attached in the chat:\n" + attachments
+	}
+	return text + "\n\nAttached in the chat:\n" + attachments
 }
 
 // visitorInfo is the card of a webhook as the conversation takes it: storable and

@@ -380,6 +380,33 @@ func TestNulBytesInEveryField(t *testing.T) {
 	}
 }
 
+// A message without text that carries a file, and one with a caption and an image (the
+// shape of either in Chatra's webhooks is not documented): what they carry reaches the
+// task, names escaped, and a key that is no content (a read mark) adds nothing.
+func TestAttachmentsReachTheTask(t *testing.T) {
+	s := newStack(t, chatrabridge.OptionsUpdate{})
+	s.visitor("FILE-V", "FILE-1")
+	s.chatra(event("chatStarted", "FILE-1", "FILE-V", []msg{{ID: "F0", Type: "client", Text: "hello"}}, nil))
+	s.chatra([]byte(`{"eventName":"chatFragment","client":{"id":"FILE-V","chatId":"FILE-1"},"messages":[
+		{"id":"F1","type":"client","text":"","file":{"name":"<script>x</script>.pdf","url":"https://files.example/abc/invoice.pdf","size":1234}},
+		{"id":"F2","type":"client","text":"see the photo","image":{"url":"https://files.example/1.png"}},
+		{"id":"F3","type":"client","text":"plain words","seen":true}]}`))
+	task := s.taskOf("FILE-1")
+	s.waitFor("the messages in the task", func() bool { return strings.Contains(s.taskText(task), "plain words") })
+	text := s.taskText(task)
+	for _, want := range []string{"file.url: https://files.example/abc/invoice.pdf", "file.size: 1234", "see the photo", "image.url: https://files.example/1.png"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the task lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "<script>") || !strings.Contains(text, "x&lt;/script&gt;.pdf") {
+		t.Errorf("the file's name is not in the task as text:\n%s", text)
+	}
+	if strings.Contains(text, "seen") || strings.Contains(text, "without text") {
+		t.Errorf("the task has what no visitor sent:\n%s", text)
+	}
+}
+
 // Three fragments of about 1 MB each to one chat (and a single 900 kB message): every
 // message reaches the task, a long one cut with a note, no payload goes over Temporal's
 // limit (no workflow task fails), and the chat goes on: a later message, a reply, the

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,6 +74,9 @@ type Message struct {
 	AgentName    string
 	ReceivedFrom string    // the integration tag the message was sent with, if any
 	CreatedAt    time.Time // UTC, millisecond precision; zero when unknown
+	// Attachments says what the message carries besides its text (a file, an image, a
+	// link: see attachments); empty when nothing. Not written by MarshalJSON.
+	Attachments string
 }
 
 // wireMessage is Message as Chatra writes it.
@@ -158,7 +162,60 @@ func messageFromMap(obj map[string]any, path string, warn *warnings) Message {
 			warn.add("unknown message key %q", k)
 		}
 	}
+	m.Attachments = attachments(obj)
 	return m
+}
+
+// contentKey matches the names of keys that carry what a visitor sent rather than facts
+// about the message.
+var contentKey = regexp.MustCompile(`(?i)file|image|img|photo|picture|attach|url|link|media|document|audio|video|voice|sticker|location|geo|contact`)
+
+// maxAttachmentLines and maxAttachmentBytes bound Message.Attachments.
+const (
+	maxAttachmentLines = 40
+	maxAttachmentBytes = 4000
+)
+
+// attachments describes what a message object carries besides the keys messageFromMap
+// reads: each key whose name says it is content (contentKey) or whose value holds a URL,
+// as "key: value" lines, nested values as "key.name: value" and "key[0]: value", in key
+// order, bounded. Chatra's shape for files and images is not documented: whatever it is,
+// what the visitor sent reaches the task instead of being dropped.
+func attachments(obj map[string]any) string {
+	var lines []string
+	var walk func(path string, v any, depth int)
+	walk = func(path string, v any, depth int) {
+		if len(lines) >= maxAttachmentLines || depth > 4 {
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(x) {
+				walk(path+"."+k, x[k], depth+1)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e, depth+1)
+			}
+		default:
+			if s, ok := scalarString(v); ok && strings.TrimSpace(s) != "" {
+				lines = append(lines, path+": "+strings.Join(strings.Fields(s), " "))
+			}
+		}
+	}
+	for _, k := range sortedKeys(obj) {
+		if messageKnownKeys[k] {
+			continue
+		}
+		if b, _ := json.Marshal(obj[k]); contentKey.MatchString(k) || strings.Contains(string(b), "://") {
+			walk(k, obj[k], 0)
+		}
+	}
+	out := strings.Join(lines, "\n")
+	if len(out) > maxAttachmentBytes {
+		out = strings.ToValidUTF8(out[:maxAttachmentBytes], "") + " …"
+	}
+	return out
 }
 
 // messageText reads a text value: a scalar, or an object carrying "text" (one level).
