@@ -52,7 +52,8 @@ type conversation struct {
 	replying     bool // the reply lane is at work
 	finished     bool
 	finishErr    error
-	chatAfterEnd bool // a chat event came after a conversation without a chat ended
+	chatAfterEnd bool      // a chat event came after a conversation without a chat ended
+	chatStarted  time.Time // the current episode began (this run); zero: before this run
 
 	published published
 }

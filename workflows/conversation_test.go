@@ -135,7 +135,8 @@ func TestFragmentBeforeStart(t *testing.T) {
 		t.Fatalf("UpdateContact calls = %d, want 1", len(ups))
 	}
 	equal(t, "UpdateContact", ups[0].In.(activities.UpdateContactInput), activities.UpdateContactInput{
-		IntegrationID: testIntegration, ContactID: 7, Name: "Ivan", Email: "ivan@example.com"})
+		IntegrationID: testIntegration, ContactID: 7, Name: "Ivan", Email: "ivan@example.com",
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}}) // the chat's first event
 }
 
 // The visitor introduces themselves: the contact card is updated before the comment of
@@ -157,7 +158,8 @@ func TestIntroductionUpdatesContactWithNextMessage(t *testing.T) {
 		t.Fatalf("UpdateContact at %d, second AddComments at %d: want the update first (calls %q)", i, j, f.names())
 	}
 	equal(t, "UpdateContact", f.callsOf("UpdateContact")[0].In.(activities.UpdateContactInput), activities.UpdateContactInput{
-		IntegrationID: testIntegration, ContactID: 7, Name: "Olga Petrova", Email: "olga@example.com", Phone: "+371 2000 0000"})
+		IntegrationID: testIntegration, ContactID: 7, Name: "Olga Petrova", Email: "olga@example.com", Phone: "+371 2000 0000",
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}})
 	// The email was new: the contact was looked up by it first (and stayed the same).
 	ecs := f.callsOf("EnsureContact")
 	equal(t, "EnsureContact calls", len(ecs), 2)
@@ -310,7 +312,8 @@ func TestReplySentAndItsEchoSkipped(t *testing.T) {
 	}
 	in := sends[0].In.(activities.SendReplyInput)
 	equal(t, "SendReply", in, activities.SendReplyInput{IntegrationID: testIntegration, ChatID: testChat, ClientID: testClient,
-		TaskID: 100, Key: "planfix-comment:8001", CommentID: 8001, ReceivedFrom: ReceivedFromTag})
+		TaskID: 100, Key: "planfix-comment:8001", CommentID: 8001, ReceivedFrom: ReceivedFromTag,
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}})
 	equal(t, "replies sent", st.RepliesSent, 1)
 	equal(t, "AddComments calls", f.count("AddComments"), 1)
 	equal(t, "notes", len(f.notes()), 0)
