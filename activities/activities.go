@@ -19,8 +19,9 @@
 // Planfix allows one request a second per account, so each activity spends its requests
 // in a class (planfix.Class), with its chat's start (ChatStart), and the rate limiter
 // serves the account's waiting requests by class, then oldest chat first: the setup of a
-// chat up to its task and the reading of an employee's reply (EnsureContact,
-// FindActiveTask, CreateTask, SendReply), then the messages (AddComments, AddNote), then
+// chat up to its task, the task's first messages and the reading of an employee's reply
+// (EnsureContact, FindActiveTask, CreateTask, AddComments of the first messages,
+// SendReply), then the other messages (AddComments, AddNote), then
 // completion (CompleteTask), last the optional calls (AddContactAction, UpdateContact,
 // reminders), which are also skipped when the daily quota runs low (quota.go).
 //

@@ -200,13 +200,16 @@ type SaveConversationResult struct {
 // AddCommentsInput writes chat messages into the task, in order: each run of consecutive
 // visitor messages becomes one comment authored by the contact, each run of agent
 // messages one comment marked as written in Chatra (a run holds at most
-// MaxMessagesPerComment messages).
+// MaxMessagesPerComment messages). Class is the request class its Planfix requests are
+// spent in: empty, the messages' (planfix.ClassMessages); planfix.ClassSetup for a
+// task's first messages, which its employees need to answer.
 type AddCommentsInput struct {
 	IntegrationID string        `json:"integrationId"`
 	ChatID        string        `json:"chatId"`
 	TaskID        int64         `json:"taskId"`
 	ContactID     int64         `json:"contactId"`
 	Messages      []ChatMessage `json:"messages"`
+	Class         planfix.Class `json:"class,omitempty"`
 	ChatStart
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
 
 // The comment lane: chat messages into the task, in the chat's order, combined while
@@ -105,9 +106,19 @@ func (c *conversation) addComments(ctx workflow.Context) {
 	}
 	var r activities.AddCommentsResult
 	c.inFlight = len(batch)
+	// The first messages of a task are what its employees need to answer: they are
+	// spent with the chat's setup, the later ones in the class of messages.
+	class := planfix.ClassMessages
+	if c.commentedTask != c.st.State.TaskID {
+		class = planfix.ClassSetup
+	}
 	err := c.call(ctx, planfixOptions(commentsSummary(batch)), a.AddComments, activities.AddCommentsInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, TaskID: c.st.State.TaskID, ContactID: c.st.State.ContactID, Messages: msgs,
+		Class: class,
 	}, &r)
+	if err == nil {
+		c.commentedTask = c.st.State.TaskID
+	}
 	c.inFlight = 0
 	switch {
 	case err != nil && ctx.Err() != nil:

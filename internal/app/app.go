@@ -45,7 +45,13 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 			fx.Annotate(postgres.NewIntegrationStore, fx.As(fx.Self()), fx.As(new(chatrabridge.IntegrationService))),
 			// One limiter per process over the shared table: Planfix's limit holds across
 			// every worker and API process.
-			func(db *postgres.DB) planfix.Limiter { return postgres.NewRateLimiter(db, 0) },
+			func(c config.Config, db *postgres.DB) planfix.Limiter {
+				l := postgres.NewRateLimiter(db, 0)
+				if !c.PlanfixPriorities {
+					l.FirstComeFirstServed()
+				}
+				return l
+			},
 		),
 		fx.Supply(postgres.AutoMigrate(migrate)),
 		metrics.Module,

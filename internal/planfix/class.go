@@ -16,11 +16,12 @@ type Class string
 // employee first, what nobody waits for last.
 const (
 	// ClassSetup is the setup of a chat up to its task (the contact's search and
-	// creation, the active-task search, the task), and the reading of an employee's
-	// reply on its way to the customer.
+	// creation, the active-task search, the task) and the task's first messages (what
+	// its employees need to answer), and the reading of an employee's reply on its way
+	// to the customer.
 	ClassSetup Class = "setup"
 	// ClassDefault is everything else a conversation needs to go on: the customer's
-	// messages into the task, the bridge's notes. A context without a class is of this
+	// later messages into the task, the bridge's notes. A context without a class is of this
 	// class (so are the admin API's checks).
 	ClassDefault Class = ""
 	// ClassMessages is the customer's messages into the task: ClassDefault by its name.
