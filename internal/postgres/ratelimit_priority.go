@@ -33,9 +33,9 @@ RETURNING enqueued_at, id`
 // the waiter: the request may go. Otherwise it extends the waiter's lease ($5 µs past the
 // slot) and answers when the slot is due. A waiter's rank improves by one for every
 // promotion step ($4 µs) it has waited, down to 0 (before every class). It answers:
-// granted, the slot (the latest of next_at and blocked_until), the current time, and
+// granted, the slot (the latest of next_at and blocked_until), the current time,
 // whether the waiter is still registered (a waiter of a process that stalled past its
-// lease may have been deleted). No row: the account has no row (deleted by hand).
+// lease may have been deleted), and how many live waiters are better than it. No row: the account has no row (deleted by hand).
 //
 // The current time is read before the lock is granted, so it may be early (never late),
 // which only delays a grant; the new next_at reads the clock again, after the lock. The
@@ -46,16 +46,16 @@ WITH lim AS (
 	FROM planfix_rate_limits r, (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
 	WHERE r.account = $1
 	FOR UPDATE OF r
-), best AS (
-	SELECT w.id FROM planfix_rate_waiters w, lim
+), ranked AS (
+	SELECT w.id, row_number() OVER (ORDER BY
+		greatest(w.rank - floor(extract(epoch FROM lim.now - w.enqueued_at) * 1000000 / $4::bigint)::int, 0),
+		w.chat_started_at NULLS LAST, w.enqueued_at, w.id) AS pos
+	FROM planfix_rate_waiters w, lim
 	WHERE w.account = $1 AND w.expires_at > lim.now
-	ORDER BY greatest(w.rank - floor(extract(epoch FROM lim.now - w.enqueued_at) * 1000000 / $4::bigint)::int, 0),
-	         w.chat_started_at NULLS LAST, w.enqueued_at, w.id
-	LIMIT 1
 ), granted AS (
 	UPDATE planfix_rate_limits r SET next_at = clock_timestamp() + $3::bigint * interval '1 microsecond'
-	FROM lim, best
-	WHERE r.account = $1 AND best.id = $2 AND lim.due <= lim.now
+	FROM lim, ranked
+	WHERE r.account = $1 AND ranked.id = $2 AND ranked.pos = 1 AND lim.due <= lim.now
 	RETURNING r.next_at
 ), gone AS (
 	DELETE FROM planfix_rate_waiters w USING granted WHERE w.id = $2
@@ -65,7 +65,8 @@ WITH lim AS (
 	WHERE w.id = $2 AND NOT EXISTS (SELECT 1 FROM granted)
 	RETURNING w.id
 )
-SELECT EXISTS (SELECT 1 FROM granted), lim.due, lim.now, EXISTS (SELECT 1 FROM kept) FROM lim`
+SELECT EXISTS (SELECT 1 FROM granted), lim.due, lim.now, EXISTS (SELECT 1 FROM kept),
+	coalesce((SELECT pos - 1 FROM ranked WHERE id = $2), 0) FROM lim`
 
 // waitPriority is Wait with priorities. The request registers as a waiter of the account
 // (planfix_rate_waiters) with its class's rank (planfix.ClassOf), its chat's start
@@ -73,9 +74,10 @@ SELECT EXISTS (SELECT 1 FROM granted), lim.due, lim.now, EXISTS (SELECT 1 FROM k
 // that finds the slot due takes it only if no live waiter of the account is better, in
 // any process. Better is, in order: a lower rank (the class's, less one for every
 // promotion step waited: PromoteAfter), an older chat (a waiter whose chat is not known
-// comes after those whose chat is), an earlier arrival. A waiter that is not the best
-// when the slot is due tries again a twentieth of the interval later (by then the best
-// has taken it, and the slot is an interval away). A waiter tries at least once a
+// comes after those whose chat is), an earlier arrival. A waiter with others ahead of it
+// tries again when its turn would come if none of them left (a slot per waiter ahead);
+// the best one when the slot is due, or a twentieth of the interval later when the slot
+// is due and not yet taken (the best is about to take it). A waiter tries at least once a
 // second (or an interval), also while the account is blocked: a block lifted by hand, or
 // a waiter deleted as stale after a stall, is noticed.
 //
@@ -131,8 +133,9 @@ func (l *RateLimiter) waitPriority(ctx context.Context, account string) (err err
 	for {
 		var due, now time.Time
 		var alive bool
+		var ahead int64
 		err := l.db.Pool.QueryRow(ctx, takeSQL, account, id, l.interval.Microseconds(), l.promote.Microseconds(), lease).
-			Scan(&granted, &due, &now, &alive)
+			Scan(&granted, &due, &now, &alive, &ahead)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows): // the account's row was deleted: register again
 			alive = false
@@ -155,8 +158,13 @@ func (l *RateLimiter) waitPriority(ctx context.Context, account string) (err err
 			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 				return fmt.Errorf("planfix request slot is %s away, past the deadline: %w", d.Round(time.Millisecond), context.DeadlineExceeded)
 			}
-			d = min(d, recheck)
 		}
+		if ahead > 0 {
+			// Its turn is not before the slots of the waiters ahead of it: trying
+			// sooner would only keep the account's row busy.
+			d = max(d, 0) + time.Duration(ahead)*l.interval
+		}
+		d = min(d, recheck)
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
