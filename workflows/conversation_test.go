@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
 
 var ivan = VisitorInfo{Name: "Ivan", Email: "ivan@example.com", City: "Riga", Country: "Latvia",
@@ -1305,4 +1306,29 @@ func TestReplyRetriesStayFrequent(t *testing.T) {
 	if got := planfixOptions("p").RetryPolicy.MaximumInterval; got != 5*time.Minute {
 		t.Errorf("planfix retry interval up to %v, want 5m (replyOptions must not change it)", got)
 	}
+}
+
+// The rate limiter serves a chat's Planfix requests by class, oldest chat first: every
+// Planfix activity carries the chat's start, and the task's first messages are spent with
+// the setup (an employee needs them to answer), the later ones in the class of messages.
+func TestPlanfixCallsCarryTheirPriority(t *testing.T) {
+	f := newFixture(t)
+	f.message(time.Second, "frag-1", msg("M1", "hi", start.Add(time.Second)))
+	f.message(10*time.Minute, "frag-2", msg("M2", "anyone?", start.Add(10*time.Minute)))
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+	adds := f.callsOf("AddComments")
+	if len(adds) != 2 {
+		t.Fatalf("AddComments calls = %d, want 2", len(adds))
+	}
+	chat := activities.ChatStart{ChatStartedAt: start.Add(time.Second)} // the chat's first event
+	first, later := adds[0].In.(activities.AddCommentsInput), adds[1].In.(activities.AddCommentsInput)
+	equal(t, "first messages' class", first.Class, planfix.ClassSetup)
+	equal(t, "later messages' class", later.Class, planfix.ClassMessages)
+	equal(t, "first messages' chat", first.ChatStart, chat)
+	equal(t, "later messages' chat", later.ChatStart, chat)
+	equal(t, "EnsureContact's chat", f.callsOf("EnsureContact")[0].In.(activities.EnsureContactInput).ChatStart, chat)
+	equal(t, "CreateTask's chat", f.callsOf("CreateTask")[0].In.(activities.CreateTaskInput).ChatStart, chat)
+	equal(t, "CompleteTask's chat", f.callsOf("CompleteTask")[0].In.(activities.CompleteTaskInput).ChatStart, chat)
 }
