@@ -35,7 +35,8 @@ RETURNING enqueued_at, id`
 // promotion step ($4 µs) it has waited, down to 0 (before every class). It answers:
 // granted, the slot (the latest of next_at and blocked_until), the current time,
 // whether the waiter is still registered (a waiter of a process that stalled past its
-// lease may have been deleted), and how many live waiters are better than it. No row: the account has no row (deleted by hand).
+// lease may have been deleted), and how many live waiters are better than it. No row:
+// the account has no row (deleted by hand).
 //
 // The current time is read before the lock is granted, so it may be early (never late),
 // which only delays a grant; the new next_at reads the clock again, after the lock. The
@@ -83,8 +84,14 @@ SELECT EXISTS (SELECT 1 FROM granted), lim.due, lim.now, EXISTS (SELECT 1 FROM k
 //
 // The slot is taken when it is due by the database clock, and the next one is an
 // interval after that moment: so requests are at least an interval apart less the time
-// an answer takes to reach the process (milliseconds), and a late wake-up delays its own
-// request only. Nothing is reserved in advance, so a waiter has no slot to give up.
+// an answer takes to reach the process (milliseconds); a late wake-up of the best waiter
+// delays the slot, it never brings two requests closer. Nothing is reserved in advance,
+// so a waiter has no slot to give up.
+//
+// Promotion counts from the waiter's registration: a request whose wait ends (its
+// activity timed out: 10 minutes) and is retried registers again, from the start. With a
+// minute a class, that takes a backlog of over six minutes of requests ahead of it at the
+// top rank.
 //
 // A waiter is deleted when it takes the slot or its wait ends (ctx, an error). One whose
 // process died stops counting when its lease runs out (5 s plus two intervals past the
