@@ -16,6 +16,15 @@
 //     crash exactly there repeats the effect once); it is documented on each activity;
 //   - updates (contact card, task status, visitor notes, store rows) are idempotent.
 //
+// Planfix allows one request a second per account, so each activity spends its requests
+// in a class (planfix.Class), with its chat's start (ChatStart), and the rate limiter
+// serves the account's waiting requests by class, then oldest chat first: the setup of a
+// chat up to its task, the task's first messages and the reading of an employee's reply
+// (EnsureContact, FindActiveTask, CreateTask, AddComments of the first messages,
+// SendReply), then the other messages (AddComments, AddNote), then
+// completion (CompleteTask), last the optional calls (AddContactAction, UpdateContact,
+// reminders), which are also skipped when the daily quota runs low (quota.go).
+//
 // Errors are Temporal application errors whose type is stable (the error kinds of the
 // chatra and planfix packages, or the Err* constants here): a permanent failure (bad
 // token, unknown template, unpaid account, a visitor Chatra does not know) is
@@ -29,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -79,6 +89,11 @@ type Activities struct {
 	PlanfixObserver planfix.Observer
 	// Logger receives what the activities log besides Temporal's own activity logger.
 	Logger *slog.Logger
+	// OptionalReserve is the X-RateLimit-Remaining under which the optional Planfix
+	// calls are skipped (quota.go): 0 means DefaultOptionalReserve, negative never.
+	OptionalReserve int
+
+	remaining sync.Map // account -> the latest X-RateLimit-Remaining (int)
 }
 
 // New returns the activities over the store, the integrations and the shared Planfix
@@ -104,7 +119,7 @@ func (a *Activities) integration(ctx context.Context, id string) (*chatrabridge.
 }
 
 func (a *Activities) planfix(i *chatrabridge.Integration) *planfix.Client {
-	return planfix.NewClient(planfix.Config{BaseURL: i.Planfix.RESTURL(), Token: i.Planfix.Token, Observer: a.PlanfixObserver},
+	return planfix.NewClient(planfix.Config{BaseURL: i.Planfix.RESTURL(), Token: i.Planfix.Token, Observer: quotaObserver{a, a.PlanfixObserver}},
 		a.HTTP, a.Limiter)
 }
 

@@ -66,6 +66,7 @@ func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotes
 // an answer lost on the network, sends the part a second time: the bridge prefers a
 // repeated message to a lost one.
 func (a *Activities) SendReply(ctx context.Context, in SendReplyInput) (SendReplyResult, error) {
+	ctx = in.priority(ctx, planfix.ClassSetup)
 	if in.ClientID == "" || in.Key == "" || in.ReceivedFrom == "" {
 		return SendReplyResult{}, invalidInput("send reply: clientId, key and receivedFrom are required")
 	}

@@ -23,6 +23,7 @@ const MaxMessagesPerComment = 50
 // so every message lands once. After the comments it marks the conversation as active
 // in the store (replies go to the chat the customer wrote from last).
 func (a *Activities) AddComments(ctx context.Context, in AddCommentsInput) (AddCommentsResult, error) {
+	ctx = in.priority(ctx, in.Class) // ClassMessages unless the workflow says
 	if in.TaskID <= 0 || in.ContactID <= 0 || len(in.Messages) == 0 {
 		return AddCommentsResult{}, invalidInput("add comments: taskId, contactId and at least one message are required")
 	}
@@ -155,7 +156,7 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 	if in.TaskID <= 0 || in.Key == "" || strings.TrimSpace(in.Text) == "" {
 		return AddNoteResult{}, invalidInput("add note: taskId, key and text are required")
 	}
-	ctx = planfix.WithClass(ctx, in.Class)
+	ctx = in.priority(ctx, in.Class)
 	i, err := a.integration(ctx, in.IntegrationID)
 	if err != nil {
 		return AddNoteResult{}, err

@@ -31,6 +31,7 @@ import (
 // A retried attempt looks for a contact an earlier attempt created (its sourceObjectId
 // derives from the integration and the visitor) before creating one.
 func (a *Activities) EnsureContact(ctx context.Context, in EnsureContactInput) (EnsureContactResult, error) {
+	ctx = in.priority(ctx, planfix.ClassSetup)
 	if in.ClientID == "" && in.ChatID == "" {
 		return EnsureContactResult{}, invalidInput("ensure contact: clientId or chatId is required")
 	}
@@ -187,6 +188,7 @@ func findContactBySource(ctx context.Context, pf *planfix.Client, sid, email, na
 // onto their contact card. It is idempotent. Unverified in Planfix's documentation:
 // whether a phone replaces the contact's phone list or is added to it.
 func (a *Activities) UpdateContact(ctx context.Context, in UpdateContactInput) error {
+	ctx = in.priority(ctx, planfix.ClassLow)
 	if in.ContactID <= 0 {
 		return invalidInput("update contact: contactId is required")
 	}
@@ -202,7 +204,11 @@ func (a *Activities) UpdateContact(ctx context.Context, in UpdateContactInput) e
 		return err
 	}
 	defer heartbeat(ctx)()
-	if _, err := a.planfix(i).UpdateContact(ctx, in.ContactID, u); err != nil {
+	pf := a.planfix(i)
+	if err := a.skipOptional(pf, "the contact card's update"); err != nil {
+		return err
+	}
+	if _, err := pf.UpdateContact(ctx, in.ContactID, u); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -215,6 +221,7 @@ func (a *Activities) UpdateContact(ctx context.Context, in UpdateContactInput) e
 // the store when added and looked up there first. A crash between Planfix's answer and
 // that record adds the action a second time on retry.
 func (a *Activities) AddContactAction(ctx context.Context, in AddContactActionInput) (AddContactActionResult, error) {
+	ctx = in.priority(ctx, planfix.ClassLow)
 	if in.ContactID <= 0 {
 		return AddContactActionResult{}, invalidInput("add contact action: contactId is required")
 	}
@@ -237,7 +244,11 @@ func (a *Activities) AddContactAction(ctx context.Context, in AddContactActionIn
 	if in.TaskID > 0 {
 		lines = append(lines, fmt.Sprintf("Task: %s", TaskURL(i.Planfix.AccountURL, in.TaskID)))
 	}
-	id, err := a.planfix(i).AddContactComment(ctx, in.ContactID, planfix.NewComment{
+	pf := a.planfix(i)
+	if err := a.skipOptional(pf, "the action on the contact's profile"); err != nil {
+		return AddContactActionResult{}, err
+	}
+	id, err := pf.AddContactComment(ctx, in.ContactID, planfix.NewComment{
 		Description:    planfix.TextToHTML(strings.Join(lines, "\n")),
 		SourceObjectID: planfix.SourceObjectID(in.IntegrationID, "contact-action", in.ChatID, episodeKey(in.EpisodeKey, in.Episode)),
 	})

@@ -22,6 +22,7 @@ const maxPagesInDescription = 20
 // contact (Planfix's list, the newest active one). Found is false when there is none.
 // It only reads.
 func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput) (FindActiveTaskResult, error) {
+	ctx = in.priority(ctx, planfix.ClassSetup)
 	if in.ContactID <= 0 {
 		return FindActiveTaskResult{}, invalidInput("find active task: contactId is required")
 	}
@@ -86,6 +87,7 @@ func contactTaskFilters(i *chatrabridge.Integration, contactID int64) []planfix.
 // store's mappings to it are forgotten and the error is ErrContactGone, which tells the
 // workflow to set the contact up again. Otherwise Planfix's refusal is returned.
 func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (CreateTaskResult, error) {
+	ctx = in.priority(ctx, planfix.ClassSetup)
 	if in.ContactID <= 0 || in.Episode < 1 || in.ChatID == "" {
 		return CreateTaskResult{}, invalidInput("create task: chatId, contactId and episode (from 1) are required")
 	}
@@ -210,6 +212,7 @@ func taskDescription(in CreateTaskInput) string {
 // "completed", else the first inactive one). A task an employee has already moved to an
 // inactive status is left as it is. It is idempotent.
 func (a *Activities) CompleteTask(ctx context.Context, in CompleteTaskInput) (CompleteTaskResult, error) {
+	ctx = in.priority(ctx, planfix.ClassCompletion)
 	if in.TaskID <= 0 {
 		return CompleteTaskResult{}, invalidInput("complete task: taskId is required")
 	}

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -23,6 +24,21 @@ type ChatMessage struct {
 
 // IsVisitor reports whether the visitor wrote m.
 func (m ChatMessage) IsVisitor() bool { return m.Type == "client" }
+
+// ChatStart is the start of the chat (of its episode) whose Planfix requests an activity
+// sends: within a request class the rate limiter serves the older chat first
+// (planfix.WithPriority), so that the first chat of a burst is set up before the tenth
+// begins. Zero (an input recorded before it existed, a call from elsewhere) is not
+// known: served after the known ones of its class.
+type ChatStart struct {
+	ChatStartedAt time.Time `json:"chatStartedAt,omitzero"`
+}
+
+// priority returns ctx carrying the request class c and the chat's start, for the rate
+// limiter.
+func (s ChatStart) priority(ctx context.Context, c planfix.Class) context.Context {
+	return planfix.WithPriority(ctx, c, s.ChatStartedAt)
+}
 
 // LoadSettingsInput names the integration.
 type LoadSettingsInput struct {
@@ -51,6 +67,7 @@ type EnsureContactInput struct {
 	ClientID      string  `json:"clientId"`
 	ContactID     int64   `json:"contactId,omitempty"`
 	Visitor       Visitor `json:"visitor"`
+	ChatStart
 }
 
 // How a contact was found (EnsureContactResult.How).
@@ -81,6 +98,7 @@ type UpdateContactInput struct {
 	Name          string `json:"name,omitempty"`
 	Email         string `json:"email,omitempty"`
 	Phone         string `json:"phone,omitempty"`
+	ChatStart
 }
 
 // FindActiveTaskInput asks for the contact's active chat task other than ExcludeTaskID.
@@ -88,6 +106,7 @@ type FindActiveTaskInput struct {
 	IntegrationID string `json:"integrationId"`
 	ContactID     int64  `json:"contactId"`
 	ExcludeTaskID int64  `json:"excludeTaskId,omitempty"`
+	ChatStart
 }
 
 // FindActiveTaskResult is the active task, when Found.
@@ -108,6 +127,7 @@ type CreateTaskInput struct {
 	EpisodeKey    string  `json:"episodeKey,omitempty"`
 	ContactID     int64   `json:"contactId"`
 	Visitor       Visitor `json:"visitor"`
+	ChatStart
 }
 
 // CreateTaskResult is the task. Existing is true when a retried attempt found the task an
@@ -127,6 +147,7 @@ type AddContactActionInput struct {
 	ContactID     int64   `json:"contactId"`
 	TaskID        int64   `json:"taskId,omitempty"`
 	Visitor       Visitor `json:"visitor"`
+	ChatStart
 }
 
 // AddContactActionResult is the action (comment) added; Existing when it was added
@@ -179,13 +200,17 @@ type SaveConversationResult struct {
 // AddCommentsInput writes chat messages into the task, in order: each run of consecutive
 // visitor messages becomes one comment authored by the contact, each run of agent
 // messages one comment marked as written in Chatra (a run holds at most
-// MaxMessagesPerComment messages).
+// MaxMessagesPerComment messages). Class is the request class its Planfix requests are
+// spent in: empty, the messages' (planfix.ClassMessages); planfix.ClassSetup for a
+// task's first messages, which its employees need to answer.
 type AddCommentsInput struct {
 	IntegrationID string        `json:"integrationId"`
 	ChatID        string        `json:"chatId"`
 	TaskID        int64         `json:"taskId"`
 	ContactID     int64         `json:"contactId"`
 	Messages      []ChatMessage `json:"messages"`
+	Class         planfix.Class `json:"class,omitempty"`
+	ChatStart
 }
 
 // AddCommentsResult lists the comments added (or found, on a retry), in order.
@@ -206,6 +231,7 @@ type AddNoteInput struct {
 	Text            string        `json:"text"`
 	NotifyAssignees bool          `json:"notifyAssignees,omitempty"`
 	Class           planfix.Class `json:"class,omitempty"`
+	ChatStart
 }
 
 // AddNoteResult is the note's comment.
@@ -217,6 +243,7 @@ type AddNoteResult struct {
 type CompleteTaskInput struct {
 	IntegrationID string `json:"integrationId"`
 	TaskID        int64  `json:"taskId"`
+	ChatStart
 }
 
 // CompleteTaskResult says what was done: StatusID set, or AlreadyInactive when an
@@ -240,6 +267,7 @@ type SendReplyInput struct {
 	AuthorName    string `json:"authorName,omitempty"`
 	AuthorEmail   string `json:"authorEmail,omitempty"`
 	ReceivedFrom  string `json:"receivedFrom"`
+	ChatStart
 }
 
 // Outcomes of a reply (SendReplyResult.Outcome).

@@ -4,7 +4,7 @@
 // taken in the same run (the machines are shared and noisy). It prints a table and writes
 // JSON:
 //
-//	go run ./bench -out bench/results/latest.json [-scenarios ingest,task,calls,burst,memory]
+//	go run ./bench -out bench/results/latest.json [-scenarios ingest,task,calls,burst,priorities,memory]
 //
 // Goals are reported, never asserted.
 package main
@@ -56,7 +56,7 @@ import (
 
 var (
 	outFile     = flag.String("out", "", "write the results as JSON to this file")
-	scenarios   = flag.String("scenarios", "ingest,task,calls,burst,memory", "comma-separated scenarios to run (also devserver: dev's embedded server against temporal server start-dev)")
+	scenarios   = flag.String("scenarios", "ingest,task,calls,burst,priorities,memory", "comma-separated scenarios to run (also devserver: dev's embedded server against temporal server start-dev)")
 	dbURL       = flag.String("db", postgrestest.URL(), "PostgreSQL database; a fresh schema is made in it and dropped at the end")
 	ingestN     = flag.Int("ingest-n", 1000, "webhooks per ingestion round (and as many baseline signals)")
 	ingestChats = flag.Int("ingest-chats", 200, "chats the ingestion webhooks are spread over")
@@ -99,13 +99,18 @@ const sealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 // interval during it.
 type switchLimiter struct {
 	fast, prod planfix.Limiter
+	prodFIFO   planfix.Limiter // prod, first come first served (the priorities scenario)
 	useProd    atomic.Bool
+	fifo       atomic.Bool
 	waits      atomic.Int64 // Wait calls
 	waited     atomic.Int64 // time spent in Wait, ns
 }
 
 func (l *switchLimiter) pick() planfix.Limiter {
 	if l.useProd.Load() {
+		if l.fifo.Load() {
+			return l.prodFIFO
+		}
 		return l.prod
 	}
 	return l.fast
@@ -131,6 +136,7 @@ type env struct {
 	temporal    *devserver.Server
 	tc          client.Client // the bench's own client (the baseline)
 	sb          *sandbox.Server
+	store       *postgres.IntegrationStore
 	limiter     *switchLimiter
 	db          *postgres.DB
 	base        string // the API
@@ -228,7 +234,10 @@ func run() error {
 		app.TemporalOptions(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}),
 		app.Roles(app.Role{API: true, Worker: true}),
 		fx.Decorate(func(db *postgres.DB) planfix.Limiter {
-			e.limiter = &switchLimiter{fast: postgres.NewRateLimiter(db, *fastLimit), prod: postgres.NewRateLimiter(db, 0)}
+			// The fast limiter keeps first come, first served: the scenarios that use it
+			// measure throughput, which priorities do not change (one account).
+			e.limiter = &switchLimiter{fast: postgres.NewRateLimiter(db, *fastLimit).FirstComeFirstServed(),
+				prod: postgres.NewRateLimiter(db, 0), prodFIFO: postgres.NewRateLimiter(db, 0).FirstComeFirstServed()}
 			return e.limiter
 		}),
 		fx.Supply(bworker.Tuning(func(o *sdkworker.Options) { setPollers(o) })),
@@ -238,6 +247,7 @@ func run() error {
 	if err := a.Start(ctx); err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
+	e.store = store
 	defer func() { _ = a.Stop(context.Background()) }()
 	e.base = "http://" + s.Addr().String()
 
@@ -265,7 +275,7 @@ func run() error {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"calls", e.calls}, {"task", e.chatToTask}, {"ingest", e.ingest}, {"burst", e.burst}, {"memory", e.memory},
+		{"calls", e.calls}, {"task", e.chatToTask}, {"ingest", e.ingest}, {"burst", e.burst}, {"priorities", e.priorities}, {"memory", e.memory},
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

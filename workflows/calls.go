@@ -83,7 +83,7 @@ func (c *conversation) await(ctx workflow.Context, cond func() bool) error {
 // its comment as the bridge's own.
 func (c *conversation) addNote(ctx workflow.Context, task int64, key, text string) {
 	var r activities.AddNoteResult
-	if err := c.call(ctx, planfixOptions("note: "+text), a.AddNote, activities.AddNoteInput{
+	if err := c.call(ctx, planfixOptions("note: "+text), a.AddNote, activities.AddNoteInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, TaskID: task, Key: key, Text: text,
 	}, &r); err != nil {
 		c.recordError(ctx, fmt.Sprintf("add a note to task #%d", task), err)

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
 
 // The comment lane: chat messages into the task, in the chat's order, combined while
@@ -105,9 +106,19 @@ func (c *conversation) addComments(ctx workflow.Context) {
 	}
 	var r activities.AddCommentsResult
 	c.inFlight = len(batch)
-	err := c.call(ctx, planfixOptions(commentsSummary(batch)), a.AddComments, activities.AddCommentsInput{
+	// The first messages of a task are what its employees need to answer: they are
+	// spent with the chat's setup, the later ones in the class of messages.
+	class := planfix.ClassMessages
+	if c.commentedTask != c.st.State.TaskID {
+		class = planfix.ClassSetup
+	}
+	err := c.call(ctx, planfixOptions(commentsSummary(batch)), a.AddComments, activities.AddCommentsInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, TaskID: c.st.State.TaskID, ContactID: c.st.State.ContactID, Messages: msgs,
+		Class: class,
 	}, &r)
+	if err == nil {
+		c.commentedTask = c.st.State.TaskID
+	}
 	c.inFlight = 0
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -152,7 +163,7 @@ func (c *conversation) applyContactChanges(ctx workflow.Context) {
 	if c.st.ContactChanges.EmailChanged && v.Email != "" {
 		c.st.ContactChanges.EmailChanged = false
 		var r activities.EnsureContactResult
-		if err := c.call(ctx, planfixOptions("find the contact of "+v.Email), a.EnsureContact, activities.EnsureContactInput{
+		if err := c.call(ctx, planfixOptions("find the contact of "+v.Email), a.EnsureContact, activities.EnsureContactInput{ChatStart: c.chatStart(ctx),
 			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.st.State.ClientID, ContactID: c.st.State.ContactID, Visitor: c.st.Visitor,
 		}, &r); err != nil {
 			c.recordError(ctx, "find the contact by email", err)
@@ -171,7 +182,7 @@ func (c *conversation) applyContactChanges(ctx workflow.Context) {
 		// customer's, and an unverified claim does not rewrite it.
 		return
 	}
-	if err := c.call(ctx, planfixOptions("update the contact: "+c.customer()), a.UpdateContact, activities.UpdateContactInput{
+	if err := c.call(ctx, planfixOptions("update the contact: "+c.customer()), a.UpdateContact, activities.UpdateContactInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID, Name: v.Name, Email: v.Email, Phone: v.Phone,
 	}, nil); err != nil {
 		c.recordError(ctx, "update the contact", err)
@@ -183,7 +194,7 @@ func (c *conversation) applyContactChanges(ctx workflow.Context) {
 // joined one a note where it came from.
 func (c *conversation) joinContactTask(ctx workflow.Context) {
 	var r activities.FindActiveTaskResult
-	if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
+	if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID, ExcludeTaskID: c.st.State.TaskID,
 	}, &r); err != nil {
 		c.recordError(ctx, "find the contact's active task", err)
@@ -204,7 +215,7 @@ func (c *conversation) joinContactTask(ctx workflow.Context) {
 	saved, elsewhere := c.saveConversation(ctx)
 	if old != 0 {
 		c.addNote(ctx, old, "moved:"+c.in.ChatID+":"+c.episodeKey(ctx), movedNote(c.st.Visitor.Email, r.TaskID, c.st.State.TaskURL))
-		if err := c.call(ctx, planfixOptions(fmt.Sprintf("complete task #%d (continued in #%d)", old, r.TaskID)), a.CompleteTask, activities.CompleteTaskInput{
+		if err := c.call(ctx, planfixOptions(fmt.Sprintf("complete task #%d (continued in #%d)", old, r.TaskID)), a.CompleteTask, activities.CompleteTaskInput{ChatStart: c.chatStart(ctx),
 			IntegrationID: c.in.IntegrationID, TaskID: old,
 		}, nil); err != nil {
 			c.recordError(ctx, "complete the task the chat left", err)

@@ -54,7 +54,11 @@ type conversation struct {
 	replying     bool // the reply lane is at work
 	finished     bool
 	finishErr    error
-	chatAfterEnd bool // a chat event came after a conversation without a chat ended
+	chatAfterEnd bool      // a chat event came after a conversation without a chat ended
+	chatStarted  time.Time // the current episode began (this run); zero: before this run
+	// commentedTask is the task this run last added messages to: the first messages
+	// of a task go in the setup's request class (comments.go).
+	commentedTask int64
 
 	published published
 	carried   carriedSize // the size of what continue-as-new would pass, when last measured

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 )
 
 var ivan = VisitorInfo{Name: "Ivan", Email: "ivan@example.com", City: "Riga", Country: "Latvia",
@@ -135,7 +136,8 @@ func TestFragmentBeforeStart(t *testing.T) {
 		t.Fatalf("UpdateContact calls = %d, want 1", len(ups))
 	}
 	equal(t, "UpdateContact", ups[0].In.(activities.UpdateContactInput), activities.UpdateContactInput{
-		IntegrationID: testIntegration, ContactID: 7, Name: "Ivan", Email: "ivan@example.com"})
+		IntegrationID: testIntegration, ContactID: 7, Name: "Ivan", Email: "ivan@example.com",
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}}) // the chat's first event
 }
 
 // The visitor introduces themselves: the contact card is updated before the comment of
@@ -157,7 +159,8 @@ func TestIntroductionUpdatesContactWithNextMessage(t *testing.T) {
 		t.Fatalf("UpdateContact at %d, second AddComments at %d: want the update first (calls %q)", i, j, f.names())
 	}
 	equal(t, "UpdateContact", f.callsOf("UpdateContact")[0].In.(activities.UpdateContactInput), activities.UpdateContactInput{
-		IntegrationID: testIntegration, ContactID: 7, Name: "Olga Petrova", Email: "olga@example.com", Phone: "+371 2000 0000"})
+		IntegrationID: testIntegration, ContactID: 7, Name: "Olga Petrova", Email: "olga@example.com", Phone: "+371 2000 0000",
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}})
 	// The email was new: the contact was looked up by it first (and stayed the same).
 	ecs := f.callsOf("EnsureContact")
 	equal(t, "EnsureContact calls", len(ecs), 2)
@@ -310,7 +313,8 @@ func TestReplySentAndItsEchoSkipped(t *testing.T) {
 	}
 	in := sends[0].In.(activities.SendReplyInput)
 	equal(t, "SendReply", in, activities.SendReplyInput{IntegrationID: testIntegration, ChatID: testChat, ClientID: testClient,
-		TaskID: 100, Key: "planfix-comment:8001", CommentID: 8001, ReceivedFrom: ReceivedFromTag})
+		TaskID: 100, Key: "planfix-comment:8001", CommentID: 8001, ReceivedFrom: ReceivedFromTag,
+		ChatStart: activities.ChatStart{ChatStartedAt: start.Add(time.Second)}})
 	equal(t, "replies sent", st.RepliesSent, 1)
 	equal(t, "AddComments calls", f.count("AddComments"), 1)
 	equal(t, "notes", len(f.notes()), 0)
@@ -1302,4 +1306,29 @@ func TestReplyRetriesStayFrequent(t *testing.T) {
 	if got := planfixOptions("p").RetryPolicy.MaximumInterval; got != time.Minute {
 		t.Errorf("planfix retry interval up to %v, want 1m (replyOptions must not change it)", got)
 	}
+}
+
+// The rate limiter serves a chat's Planfix requests by class, oldest chat first: every
+// Planfix activity carries the chat's start, and the task's first messages are spent with
+// the setup (an employee needs them to answer), the later ones in the class of messages.
+func TestPlanfixCallsCarryTheirPriority(t *testing.T) {
+	f := newFixture(t)
+	f.message(time.Second, "frag-1", msg("M1", "hi", start.Add(time.Second)))
+	f.message(10*time.Minute, "frag-2", msg("M2", "anyone?", start.Add(10*time.Minute)))
+	f.closed(time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+	adds := f.callsOf("AddComments")
+	if len(adds) != 2 {
+		t.Fatalf("AddComments calls = %d, want 2", len(adds))
+	}
+	chat := activities.ChatStart{ChatStartedAt: start.Add(time.Second)} // the chat's first event
+	first, later := adds[0].In.(activities.AddCommentsInput), adds[1].In.(activities.AddCommentsInput)
+	equal(t, "first messages' class", first.Class, planfix.ClassSetup)
+	equal(t, "later messages' class", later.Class, planfix.ClassMessages)
+	equal(t, "first messages' chat", first.ChatStart, chat)
+	equal(t, "later messages' chat", later.ChatStart, chat)
+	equal(t, "EnsureContact's chat", f.callsOf("EnsureContact")[0].In.(activities.EnsureContactInput).ChatStart, chat)
+	equal(t, "CreateTask's chat", f.callsOf("CreateTask")[0].In.(activities.CreateTaskInput).ChatStart, chat)
+	equal(t, "CompleteTask's chat", f.callsOf("CompleteTask")[0].In.(activities.CompleteTaskInput).ChatStart, chat)
 }

@@ -196,7 +196,12 @@
 // (integration, chat, client, status, and the customer's name and email when the webhook
 // has them) are read back at the start of each run and not upserted again, so that no
 // visibility write precedes EnsureContact and CreateTask. docs/BENCHMARKS.md, "task",
-// has the measurements.
+// has the measurements. Planfix's one request a second is the other half of it: every
+// Planfix activity carries its chat's start (activities.ChatStart: when the current
+// episode began, or the run started), and each activity its request class, so that on a
+// busy account the rate limiter sets the oldest chat up first and serves messages,
+// completion and the optional calls after (docs/BENCHMARKS.md, "priorities"). The chat's
+// start is an input field, not a command: recorded histories replay unchanged.
 //
 // Episodes and queues. A visitor message that arrives after the chat closed (or while it
 // is closing) belongs to the next chat: it waits in nextPending until the new episode's

@@ -91,6 +91,7 @@ func (c *conversation) awaitFirstEvent(ctx workflow.Context) error {
 // admin may have fixed the integration). It gives up, failing the workflow visibly, once
 // the chat has been idle for the idle timeout.
 func (c *conversation) beginEpisode(ctx workflow.Context) error {
+	c.chatStarted = workflow.Now(ctx)
 	if c.st.State.LastActivity.IsZero() {
 		c.st.State.LastActivity = workflow.Now(ctx)
 	}
@@ -176,7 +177,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 
 	// What follows is useful but not essential: a failure is recorded, not retried here.
 	var action activities.AddContactActionResult
-	if err := c.call(ctx, planfixOptions("action on the contact: reached out through chat"), a.AddContactAction, activities.AddContactActionInput{
+	if err := c.call(ctx, planfixOptions("action on the contact: reached out through chat"), a.AddContactAction, activities.AddContactActionInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, Episode: c.st.State.Episode, EpisodeKey: c.episodeKey(ctx), ContactID: c.st.State.ContactID,
 		TaskID: task, Visitor: c.st.Visitor,
 	}, &action); err != nil {
@@ -194,7 +195,7 @@ func (c *conversation) setupEpisode(ctx workflow.Context) error {
 func (c *conversation) ensureContact(ctx workflow.Context) (created bool, err error) {
 	known := c.st.Visitor
 	var r activities.EnsureContactResult
-	if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{
+	if err := c.call(ctx, planfixOptions("find or create the contact: "+c.customer()), a.EnsureContact, activities.EnsureContactInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.st.State.ClientID, Visitor: c.st.Visitor,
 	}, &r); err != nil {
 		return false, err
@@ -217,7 +218,7 @@ func (c *conversation) ensureContact(ctx workflow.Context) (created bool, err er
 func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (task int64, joined bool, err error) {
 	if c.settings.NewTaskOnlyIfNoActiveTask && !(newContact && patched(ctx, patchNoTaskSearchForNewContact)) {
 		var r activities.FindActiveTaskResult
-		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{
+		if err := c.call(ctx, planfixOptions(fmt.Sprintf("find the active task of contact %d", c.st.State.ContactID)), a.FindActiveTask, activities.FindActiveTaskInput{ChatStart: c.chatStart(ctx),
 			IntegrationID: c.in.IntegrationID, ContactID: c.st.State.ContactID,
 		}, &r); err != nil {
 			return 0, false, err
@@ -227,13 +228,26 @@ func (c *conversation) findOrCreateTask(ctx workflow.Context, newContact bool) (
 		}
 	}
 	var r activities.CreateTaskResult
-	if err := c.call(ctx, planfixOptions("create the task: "+activities.TaskName(c.customer(), c.settings.Name)), a.CreateTask, activities.CreateTaskInput{
+	if err := c.call(ctx, planfixOptions("create the task: "+activities.TaskName(c.customer(), c.settings.Name)), a.CreateTask, activities.CreateTaskInput{ChatStart: c.chatStart(ctx),
 		IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: c.st.State.ClientID, Episode: c.st.State.Episode, EpisodeKey: c.episodeKey(ctx),
 		ContactID: c.st.State.ContactID, Visitor: c.st.Visitor,
 	}, &r); err != nil {
 		return 0, false, err
 	}
 	return r.TaskID, false, nil
+}
+
+// chatStart is the start of the chat the conversation's Planfix requests serve, by which
+// the rate limiter serves the older chat first within a request class: when its current
+// episode began, or, in a run that continued as new in the middle of one, when the run
+// started (an episode older than that is served as if it began then). Not a command:
+// recorded histories replay with it.
+func (c *conversation) chatStart(ctx workflow.Context) activities.ChatStart {
+	t := c.chatStarted
+	if t.IsZero() {
+		t = workflow.GetInfo(ctx).WorkflowStartTime
+	}
+	return activities.ChatStart{ChatStartedAt: t}
 }
 
 // episodeKey identifies the current episode among every run of this chat's workflow:
@@ -332,7 +346,7 @@ func (c *conversation) openEpisode(ctx workflow.Context) error {
 	if task := c.st.State.TaskID; task != 0 {
 		var r activities.CompleteTaskResult
 		summary := fmt.Sprintf("complete task #%d (%s)", task, c.st.State.CloseReason)
-		if err := c.call(ctx, planfixOptions(summary), a.CompleteTask, activities.CompleteTaskInput{
+		if err := c.call(ctx, planfixOptions(summary), a.CompleteTask, activities.CompleteTaskInput{ChatStart: c.chatStart(ctx),
 			IntegrationID: c.in.IntegrationID, TaskID: task,
 		}, &r); err != nil {
 			if ctx.Err() != nil {

@@ -56,7 +56,7 @@ func (c *conversation) sendReply(ctx workflow.Context, s ReplySignal) {
 		note = replyNotSentNote("the conversation does not know its Chatra visitor.")
 	} else {
 		var r activities.SendReplyResult
-		err := c.call(ctx, replyOptions(summary), a.SendReply, activities.SendReplyInput{
+		err := c.call(ctx, replyOptions(summary), a.SendReply, activities.SendReplyInput{ChatStart: c.chatStart(ctx),
 			IntegrationID: c.in.IntegrationID, ChatID: c.in.ChatID, ClientID: st.ClientID, TaskID: task, Key: key,
 			CommentID: s.CommentID, Text: s.Text, AuthorName: s.AuthorName, AuthorEmail: s.AuthorEmail, ReceivedFrom: ReceivedFromTag,
 		}, &r)

@@ -175,7 +175,7 @@ func (c *conversation) remind(ctx workflow.Context) {
 	})
 	var r activities.AddNoteResult
 	err := c.call(actx, reminderOptions(fmt.Sprintf("reminder %d of %d: the customer has waited %s for an answer", n, of, humanDuration(waited))),
-		a.AddNote, activities.AddNoteInput{IntegrationID: c.in.IntegrationID, TaskID: c.st.State.TaskID, Key: key, Text: text,
+		a.AddNote, activities.AddNoteInput{ChatStart: c.chatStart(ctx), IntegrationID: c.in.IntegrationID, TaskID: c.st.State.TaskID, Key: key, Text: text,
 			NotifyAssignees: true, Class: planfix.ClassLow}, &r)
 	done = true
 	switch {

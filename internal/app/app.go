@@ -48,8 +48,12 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 			fx.Annotate(postgres.NewIntegrationStore, fx.As(fx.Self()), fx.As(new(chatrabridge.IntegrationService))),
 			// One limiter per process over the shared table: Planfix's limit holds across
 			// every worker and API process.
-			func(db *postgres.DB, c config.Config) planfix.Limiter {
-				return postgres.NewRateLimiter(db, c.PlanfixInterval)
+			func(c config.Config, db *postgres.DB) planfix.Limiter {
+				l := postgres.NewRateLimiter(db, c.PlanfixInterval)
+				if !c.PlanfixPriorities {
+					l.FirstComeFirstServed()
+				}
+				return l
 			},
 		),
 		fx.Supply(postgres.AutoMigrate(migrate)),

@@ -42,6 +42,9 @@ type Config struct {
 	// across every process (0: postgres.DefaultPlanfixInterval, for Planfix's one a
 	// second). Shorter serves a Planfix stand-in with a faster limit (tests).
 	PlanfixInterval time.Duration
+	// PlanfixPriorities serves an account's waiting Planfix requests by class and chat
+	// age (postgres.RateLimiter); false: first come, first served.
+	PlanfixPriorities bool
 }
 
 // Var documents one environment variable.
@@ -68,6 +71,7 @@ var Vars = []Var{
 	{"ALLOW_PRIVATE_URLS", "false", "let integrations' Chatra and Planfix URLs point at loopback, link-local or private addresses (dev sets true for its sandbox)"},
 	{"PLANFIX_INTERVAL", "1.2s", "least time between two Planfix requests of one account, across all workers (Planfix allows one a second; shorter only for a stand-in such as `chatrabridge sandbox`)"},
 	{"WEBHOOK_MAX_IN_FLIGHT", "16", "requests to one webhook of one integration one API process handles at once (beyond: Chatra 429, Planfix 200 refused)"},
+	{"PLANFIX_PRIORITIES", "true", "serve an account's waiting Planfix requests by what a person waits for, oldest chat first; false: first come, first served"},
 }
 
 // Default returns the value a variable takes when it is unset.
@@ -124,6 +128,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.WebhookMaxInFlight, err = strconv.Atoi(get("WEBHOOK_MAX_IN_FLIGHT")); err != nil || c.WebhookMaxInFlight < 1 {
 		return c, fmt.Errorf("WEBHOOK_MAX_IN_FLIGHT=%q: want a whole number of at least 1", getenv("WEBHOOK_MAX_IN_FLIGHT"))
+	}
+	if c.PlanfixPriorities, err = strconv.ParseBool(get("PLANFIX_PRIORITIES")); err != nil {
+		return c, fmt.Errorf("PLANFIX_PRIORITIES=%q: want true or false", getenv("PLANFIX_PRIORITIES"))
 	}
 	return c, nil
 }

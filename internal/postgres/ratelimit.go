@@ -12,6 +12,14 @@ package postgres
 // processes) and then sleeps until it. Times come from the database clock
 // (clock_timestamp), never from the local one, so processes whose clocks disagree still
 // keep the spacing.
+//
+// Which request goes next matters as much as the spacing: on a busy site the account's
+// requests queue, and a customer waiting for a task should not wait behind ten other
+// chats' contact updates. With priorities (the default) a request waiting for a slot
+// registers in planfix_rate_waiters with its class (planfix.Class.Rank), the start of its
+// chat (planfix.ChatOf) and when it came, and a slot goes to the best live waiter of the
+// account, in whichever process: the lowest rank, then the oldest chat, then the first to
+// come. See WaitPriority.
 
 import (
 	"context"
@@ -39,7 +47,15 @@ const MinLateness = 50 * time.Millisecond
 type RateLimiter struct {
 	db       *DB
 	interval time.Duration
+	fifo     bool
+	promote  time.Duration
 }
+
+// DefaultPromotion is how long a waiting request waits before it is served as if its
+// class were one better (PromoteAfter): a request of the lowest class (4) ranks with the
+// setup of chats (1) after three of them, and before every class after four, so it goes
+// within four minutes and the requests ahead of it then.
+const DefaultPromotion = time.Minute
 
 // NewRateLimiter returns a limiter on db's planfix_rate_limits table that lets one
 // request per interval through for each account. An interval <= 0 means
@@ -48,8 +64,29 @@ func NewRateLimiter(db *DB, interval time.Duration) *RateLimiter {
 	if interval <= 0 {
 		interval = DefaultPlanfixInterval
 	}
-	return &RateLimiter{db: db, interval: interval}
+	return &RateLimiter{db: db, interval: interval, promote: DefaultPromotion}
 }
+
+// FirstComeFirstServed turns priorities off: slots are handed out in the order the
+// database sees the reservations, whatever the request (the limiter before priorities;
+// the benchmark compares the two). It returns l.
+func (l *RateLimiter) FirstComeFirstServed() *RateLimiter {
+	l.fifo = true
+	return l
+}
+
+// PromoteAfter sets how long a request waits before it ranks one class better, and
+// again after each such time (DefaultPromotion when d <= 0). It returns l.
+func (l *RateLimiter) PromoteAfter(d time.Duration) *RateLimiter {
+	if d <= 0 {
+		d = DefaultPromotion
+	}
+	l.promote = d
+	return l
+}
+
+// Priorities reports whether l serves by class and chat age (not FirstComeFirstServed).
+func (l *RateLimiter) Priorities() bool { return !l.fifo }
 
 // Interval returns the spacing the limiter keeps.
 func (l *RateLimiter) Interval() time.Duration { return l.interval }
@@ -69,10 +106,13 @@ ON CONFLICT (account) DO UPDATE SET
 	          + $2::bigint * interval '1 microsecond'
 RETURNING next_at - $2::bigint * interval '1 microsecond', clock_timestamp()`
 
-// Wait reserves the next request slot of account and sleeps until it comes, so that the
-// calls that Wait lets through for one account, in all processes together, are at least
-// nine tenths of the interval apart (DefaultPlanfixInterval allows for that); for an
-// interval under 500 ms, at least the interval less MinLateness. Slots are handed out in
+// Wait lets one request to account through, at least interval after the one before in
+// every process together. With priorities (the default) it is waitPriority. After
+// FirstComeFirstServed it reserves the next request slot of account and sleeps until it
+// comes, so that the calls that Wait lets through for one account, in all processes
+// together, are at least nine tenths of the interval apart (DefaultPlanfixInterval
+// allows for that); for an interval under 500 ms, at least the interval less
+// MinLateness. Slots are handed out in
 // the order the database sees the reservations, exactly interval apart.
 //
 // Wait never returns before its slot; it may return later (the reservation's answer is
@@ -93,6 +133,9 @@ RETURNING next_at - $2::bigint * interval '1 microsecond', clock_timestamp()`
 // Errors: ctx's error, or a database error passed through translate (EUNAVAILABLE when
 // the database cannot be reached).
 func (l *RateLimiter) Wait(ctx context.Context, account string) error {
+	if !l.fifo {
+		return l.waitPriority(ctx, account)
+	}
 	maxLate := max(l.interval/10, MinLateness)
 	for {
 		start := time.Now()

@@ -16,7 +16,14 @@ import (
 // per second and the slots reserved per grant (a slot is given up when Wait cannot be
 // sure it returned within its allowed lateness after it). It measures this machine and
 // asserts nothing: go test -run '^$' -bench RateLimiterThroughput ./internal/postgres
+// With priorities nothing is reserved ahead: slots/grant is then the time the grants took
+// in intervals, per grant.
 func BenchmarkRateLimiterThroughput(b *testing.B) {
+	b.Run("priorities", func(b *testing.B) { benchmarkRateLimiterThroughput(b, false) })
+	b.Run("fifo", func(b *testing.B) { benchmarkRateLimiterThroughput(b, true) })
+}
+
+func benchmarkRateLimiterThroughput(b *testing.B, fifo bool) {
 	ctx := context.Background()
 	db, _ := postgrestest.New(b)
 	const (
@@ -26,6 +33,9 @@ func BenchmarkRateLimiterThroughput(b *testing.B) {
 		account    = "bench.planfix.com"
 	)
 	l := postgres.NewRateLimiter(db, interval)
+	if fifo {
+		l.FirstComeFirstServed()
+	}
 	for b.Loop() {
 		if _, err := db.Pool.Exec(ctx, `DELETE FROM planfix_rate_limits`); err != nil {
 			b.Fatal(err)

@@ -16,6 +16,11 @@ import (
 // processes, as far as PostgreSQL can tell) against one account and checks that the
 // requests they let through are never closer than the interval.
 func TestRateLimiterSpacingAcrossProcesses(t *testing.T) {
+	t.Run("priorities", func(t *testing.T) { testRateLimiterSpacing(t, false) })
+	t.Run("first come first served", func(t *testing.T) { testRateLimiterSpacing(t, true) })
+}
+
+func testRateLimiterSpacing(t *testing.T, fifo bool) {
 	ctx := context.Background()
 	db1, url := postgrestest.New(t)
 	db2, err := postgres.Open(ctx, url)
@@ -31,6 +36,11 @@ func TestRateLimiterSpacingAcrossProcesses(t *testing.T) {
 		waitsEach  = 2
 	)
 	limiters := []*postgres.RateLimiter{postgres.NewRateLimiter(db1, interval), postgres.NewRateLimiter(db2, interval)}
+	if fifo {
+		for _, l := range limiters {
+			l.FirstComeFirstServed()
+		}
+	}
 	const account = "acme.planfix.com"
 
 	type grant struct {
@@ -99,11 +109,22 @@ func TestRateLimiterSpacingAcrossProcesses(t *testing.T) {
 // TestRateLimiterBlock checks that Block pushes every later slot past the block, that a
 // shorter block does not shorten it, that a wait whose deadline falls before its slot
 // fails at once, and that other accounts are not affected.
+//
+// With priorities nothing is reserved by a wait (the slot is taken when it is due), so
+// only first come first served has a reservation to check.
 func TestRateLimiterBlock(t *testing.T) {
+	t.Run("priorities", func(t *testing.T) { testRateLimiterBlock(t, false) })
+	t.Run("first come first served", func(t *testing.T) { testRateLimiterBlock(t, true) })
+}
+
+func testRateLimiterBlock(t *testing.T, fifo bool) {
 	ctx := context.Background()
 	db, _ := postgrestest.New(t)
 	const interval = 50 * time.Millisecond
 	l := postgres.NewRateLimiter(db, interval)
+	if fifo {
+		l.FirstComeFirstServed()
+	}
 	const account = "blocked.planfix.com"
 
 	if err := l.Wait(ctx, account); err != nil {
@@ -136,7 +157,7 @@ func TestRateLimiterBlock(t *testing.T) {
 	if !blockedUntil.Equal(until) {
 		t.Errorf("blocked_until = %v, want %v (a shorter block must not shorten it)", blockedUntil, until)
 	}
-	if want := until.Add(interval); nextAt.Before(want) {
+	if want := until.Add(interval); fifo && nextAt.Before(want) {
 		t.Errorf("next_at = %v, want at least %v: the slot reserved during the block must follow it", nextAt, want)
 	}
 
