@@ -181,10 +181,10 @@ func TestParseWebhookVariants(t *testing.T) {
 			messages: []Message{{ID: "42", Text: "x"}, {ID: "meteor", Text: "y"}},
 		},
 		{
-			name:     "unknown keys everywhere are ignored and noted",
-			body:     hook("chatFragment", `[{"id":"m1","text":"x","file":{"url":"u"}}]`, `"site":{"id":1}`, `"version":2`),
+			name:     "unknown keys everywhere are noted; what a message carries is kept as its attachments",
+			body:     hook("chatFragment", `[{"id":"m1","text":"x","file":{"url":"u"},"seen":true},{"id":"m2","text":"","extra":{"href":"https://a/b"}}]`, `"site":{"id":1}`, `"version":2`),
 			event:    EventChatFragment,
-			messages: []Message{{ID: "m1", Text: "x"}},
+			messages: []Message{{ID: "m1", Text: "x", Attachments: "file.url: u"}, {ID: "m2", Attachments: "extra.href: https://a/b"}},
 			warn:     `unknown top-level key "site"`,
 		},
 		{
