@@ -121,7 +121,7 @@ func New(p Params) *Server {
 	e.IPExtractor = clientIP(p.Config.TrustedProxies)
 	e.Use(middleware.Recover())
 	e.Use(httpMetrics(p.Metrics))
-	e.Use(middleware.BodyLimit(strconv.Itoa(MaxBodyBytes)))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: strconv.Itoa(MaxBodyBytes), Skipper: isPlanfixRoute}))
 	s.Echo = e
 
 	e.GET("/healthz", s.healthz)

@@ -253,7 +253,9 @@ func newWebhooks(p Params) *webhooks {
 // webhookRoutes registers Chatra's and Planfix's webhooks. The token is taken from the
 // URL or, on the routes without it, from the X-Webhook-Token header.
 func (s *Server) webhookRoutes(e *echo.Echo) {
-	// Pre-router, so that it also sees what the body limit refuses before any handler runs.
+	// Pre-router, so that it also sees what the body limit refuses before any handler
+	// runs. Planfix's routes are not under the body limit (isPlanfixRoute): their handler
+	// reads at most 1 MiB and answers a larger body with a final 200.
 	e.Pre(s.webhooks.countOutcomes)
 	e.POST(routeChatra, s.chatraWebhook)
 	e.POST(routeChatraToken, s.chatraWebhook)
@@ -283,6 +285,12 @@ func (w *webhooks) countOutcomes(next echo.HandlerFunc) echo.HandlerFunc {
 		w.outcomes.WithLabelValues(source, outcome).Inc()
 		return nil
 	}
+}
+
+// isPlanfixRoute reports whether c is a request to Planfix's webhook: the body limit
+// skips it, since its 413 would pause every Planfix request of the account.
+func isPlanfixRoute(c echo.Context) bool {
+	return c.Path() == routePlanfix || c.Path() == routePlanfixToken
 }
 
 func statusOutcome(status int) string {
@@ -628,11 +636,21 @@ type planfixRequest struct {
 // {"ok":true,"held":"..."} once the store keeps the reply of a task with no conversation
 // yet (the bridge saves a new task's conversation a moment after Planfix created it,
 // later when the worker or Temporal is down: the conversation that saves the task takes
-// the reply and sends it); 200 {"ignored":"..."} for a cancelled conversation;
-// 400 naming the field; 401 for a wrong token or an unknown integration; 413 over 1 MiB;
-// 503 when the store or Temporal cannot be reached. Every 200 is final: Planfix does not
-// send that request again.
+// the reply and sends it); 200 {"ignored":"..."} for a cancelled conversation; 200
+// {"ok":false,"refused":...,"code":...} for what no retry would fix: a wrong token or an
+// unknown integration (code unauthorized), a malformed body (invalid, naming the field),
+// a body over 1 MiB (too_large), a limit (see refusePlanfix) (planfixFinal); 503 when the
+// store or Temporal cannot be reached. Every 200 is final: Planfix does not send that
+// request again, and any other answer pauses every request of the account for 3 minutes.
 func (s *Server) planfixWebhook(c echo.Context) error {
+	if err := s.planfixDelivery(c); err != nil {
+		return s.webhooks.planfixFinal(c, err)
+	}
+	return nil
+}
+
+// planfixDelivery handles a Planfix request for planfixWebhook, which answers its errors.
+func (s *Server) planfixDelivery(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), w.timeout)
@@ -743,10 +761,41 @@ func (w *webhooks) refusePlanfix(c echo.Context, reason string, req planfixReque
 	return c.JSON(http.StatusOK, refusedAnswer{OK: false, Refused: why})
 }
 
-// refusedAnswer is the body of the 200 answer to a refused Planfix request.
+// refusedAnswer is the body of the 200 answer to a refused Planfix request. Code and
+// Field say which rule refused it when it is not a limit (invalid, unauthorized,
+// too_large; the field of the body at fault).
 type refusedAnswer struct {
 	OK      bool   `json:"ok"`
 	Refused string `json:"refused"`
+	Code    string `json:"code,omitempty"`
+	Field   string `json:"field,omitempty"`
+}
+
+// planfixFinal turns the error of a Planfix request that no retry would fix (a
+// wrong token or an unknown integration, a malformed body, a body over 1 MiB, a request
+// Temporal refuses as it is) into 200 {"ok":false,"refused":...,"code":...}: Planfix
+// retries every other status and, after a failed answer, sends no request of the
+// customer's account for 3 minutes, stalling every scenario of it. The outcome is
+// logged (never the token: only the route) and counted. Other errors (the store and
+// Temporal both unavailable, an internal error) are returned as they are.
+func (w *webhooks) planfixFinal(c echo.Context, err error) error {
+	var outcome string
+	code, why := chatrabridge.ErrorCode(err), chatrabridge.ErrorMessage(err)
+	switch code {
+	case chatrabridge.EUNAUTHORIZED:
+		outcome = "unauthorized"
+	case chatrabridge.EINVALID:
+		outcome = "invalid"
+	case chatrabridge.ETOOLARGE:
+		outcome = "too_large"
+	default:
+		return err
+	}
+	field := chatrabridge.ErrorField(err)
+	w.logger.Info("planfix webhook not taken; answered 200 since no retry would take it", "integration", logValue(c.Param("integrationId")),
+		"outcome", outcome, "field", field, "reason", oneLine(why, 200), "remote", c.RealIP())
+	c.Set(outcomeContextKey, outcome)
+	return c.JSON(http.StatusOK, refusedAnswer{OK: false, Refused: why, Code: code, Field: field})
 }
 
 // ignore answers 200 {"ignored": why}: Planfix retries anything but 200, and there is
