@@ -20,14 +20,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -94,11 +93,22 @@ type chatraStore interface {
 	RecordChatraEvent(ctx context.Context, integrationID, eventKey string) error
 }
 
+// webhookInbox is where a webhook waits while Temporal cannot take it (internal/inbox
+// forwards it).
+type webhookInbox interface {
+	// QueueWebhook keeps a delivery (inbox.Delivery as JSON) behind the workflow's
+	// earlier ones; EUNAVAILABLE when the store cannot be reached.
+	QueueWebhook(ctx context.Context, integrationID, workflowID string, delivery []byte) error
+	// WebhooksQueued reports whether the inbox holds deliveries for the workflow.
+	WebhooksQueued(ctx context.Context, workflowID string) (bool, error)
+}
+
 // webhooks holds what the webhook handlers need.
 type webhooks struct {
 	tokens        WebhookTokens
 	conversations conversationFinder
-	chatra        chatraStore // nil without a store: no admission bound, no de-duplication beyond a run
+	chatra        chatraStore  // nil without a store: no admission bound, no de-duplication beyond a run
+	inbox         webhookInbox // nil without a store: a webhook Temporal cannot take is refused
 	temporal      client.Client
 	taskQueue     string
 	timeout       time.Duration
@@ -205,6 +215,7 @@ const (
 	outcomeHeld          = "held"
 	outcomeDuplicate     = "duplicate"
 	outcomeRefused       = "refused"
+	outcomeQueued        = "queued"
 	maxSignalBytes       = 2<<20 - 64<<10
 	maxKeywordBytes      = 255
 	maxSummaryNameRunes  = 80
@@ -227,6 +238,7 @@ func newWebhooks(p Params) *webhooks {
 	w.tokens = rememberTokens(w.tokens)
 	if p.DB != nil {
 		w.chatra = p.DB
+		w.inbox = p.DB
 	}
 	w.inFlight.max = cmp.Or(p.Webhooks.MaxInFlight, p.Config.WebhookMaxInFlight, DefaultWebhookMaxInFlight)
 	if p.Integrations != nil {
@@ -371,8 +383,9 @@ type signal struct {
 // nothing; 400 naming the field for a body it can never route; 401 for a wrong token or
 // an unknown integration; 413 over 1 MiB or Temporal's payload limit; 429 with
 // Retry-After beyond the integration's new conversations a minute or deliveries at
-// once; 503 when the store or Temporal cannot be reached, so that Chatra delivers it
-// again. A repeated delivery yields the same signals with the same keys, which the
+// once; 200 {"ok":true,...,"queued":true} when Temporal cannot take it and the inbox
+// keeps it (send); 503 when the store cannot check the token, or neither Temporal nor
+// the store can take it, so that Chatra delivers it again. A repeated delivery yields the same signals with the same keys, which the
 // workflow ignores.
 func (s *Server) chatraWebhook(c echo.Context) error {
 	w := s.webhooks
@@ -439,20 +452,21 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 		}
 	}
 	visitor := visitorInfo(hook.Visitor())
-	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
-	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
-	for i, sig := range signals {
-		if _, err := w.temporal.SignalWithStartWorkflow(ctx, workflowID, sig.name, sig.arg, start, workflows.ConversationWorkflowName, input); err != nil {
-			return w.temporalError(err, "signal-with-start "+sig.name, "integration", logValue(integrationID), "workflow_id", logValue(workflowID), "signals_accepted", i)
-		}
+	d := w.delivery(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
+	for _, sig := range signals {
+		d.Signals = append(d.Signals, inbox.Signal{Name: sig.name, Arg: sig.arg})
+	}
+	queued, _, err := w.send(ctx, c, d, "integration", logValue(integrationID), "workflow_id", logValue(workflowID))
+	if err != nil {
+		return err
 	}
 	if w.chatra != nil {
 		if err := w.chatra.RecordChatraEvent(ctx, integrationID, eventKey); err != nil {
 			w.logger.Warn("chatra webhook: cannot record the delivery's event key (a repeat after the conversation ended would start it again)", "integration", logValue(integrationID), "error", err)
 		}
 	}
-	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals))
-	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID})
+	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals), "queued", queued)
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Queued: queued})
 }
 
 // refuseChatra answers a Chatra delivery that a limit refuses: 429 with Retry-After
@@ -471,6 +485,7 @@ type webhookAnswer struct {
 	WorkflowID string `json:"workflowId"`
 	Restarted  bool   `json:"restarted,omitempty"`
 	Duplicate  bool   `json:"duplicate,omitempty"` // taken before: nothing was signalled again
+	Queued     bool   `json:"queued,omitempty"`    // kept in the inbox: Temporal takes it later
 }
 
 // chatraSignals maps a Chatra webhook to the signals of its conversation, in the order
@@ -569,32 +584,73 @@ func checkPayloadSize(sig signal) error {
 	return nil
 }
 
-// startOptions are the options of a SignalWithStart on a conversation: start it if no
-// run is open (also after a previous run closed), else signal the open one. The search
-// attributes known already are set at the start, so that the workflow need not upsert
-// them (each upsert costs a visibility write before the task is made).
-func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, chatID, clientID, customer, email string) client.StartWorkflowOptions {
-	attrs := []temporal.SearchAttributeUpdate{
-		workflows.SAIntegration.ValueSet(truncateBytes(integrationID, maxKeywordBytes)),
-		workflows.SAChatID.ValueSet(truncateBytes(chatID, maxKeywordBytes)),
-		workflows.SAStatus.ValueSet(workflows.StatusOpen),
+// delivery is what a webhook sends to a conversation, its signals to be added: the
+// search attributes known already and the summary are set at its start.
+func (w *webhooks) delivery(ctx context.Context, workflowID, integrationID, chatID, clientID, customer, email string) inbox.Delivery {
+	return inbox.Delivery{
+		WorkflowID: workflowID,
+		TaskQueue:  w.taskQueue,
+		Input:      workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID},
+		Customer:   customer,
+		Email:      email,
+		Summary:    summary(customer, w.sites.name(ctx, integrationID), chatID),
 	}
-	for _, kv := range []struct {
-		key temporal.SearchAttributeKeyKeyword
-		v   string
-	}{{workflows.SAClientID, clientID}, {workflows.SAName, customer}, {workflows.SAEmail, email}} {
-		if v := strings.TrimSpace(kv.v); v != "" {
-			attrs = append(attrs, kv.key.ValueSet(truncateBytes(v, maxKeywordBytes)))
+}
+
+// send sends d to Temporal, or keeps it in the inbox when Temporal cannot take it:
+// queued reports the latter (the forwarder sends it later, as it is). A delivery for a
+// conversation whose earlier deliveries are still in the inbox is queued behind them
+// rather than sent, so that the conversation receives them in order. It returns an
+// EUNAVAILABLE error only when neither Temporal nor the store can take d, EINVALID when
+// Temporal refuses it as it is (no retry would help). The outcome is logged with attrs.
+func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, attrs ...any) (queued, restarted bool, err error) {
+	if w.inbox != nil {
+		behind, err := w.inbox.WebhooksQueued(ctx, d.WorkflowID)
+		if err == nil && behind {
+			if err := w.queue(c, d); err == nil {
+				w.logger.Info("webhook queued behind its conversation's earlier ones in the inbox", attrs...)
+				return true, false, nil
+			}
 		}
+		// An error: the store is down, so nothing waits in the inbox that this one could
+		// overtake for long; Temporal may take it.
 	}
-	return client.StartWorkflowOptions{
-		ID:                       workflowID,
-		TaskQueue:                w.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		StaticSummary:            summary(customer, w.sites.name(ctx, integrationID), chatID),
+	restarted, err = inbox.Send(ctx, w.temporal, d)
+	if err == nil {
+		return false, restarted, nil
 	}
+	op := "signal-with-start"
+	var se *inbox.SendError
+	if errors.As(err, &se) {
+		op += " " + se.Signal
+		attrs = append(attrs, "signals_accepted", se.Accepted)
+	}
+	terr := w.temporalError(err, op, attrs...)
+	if w.inbox == nil || chatrabridge.ErrorCode(terr) == chatrabridge.EINVALID {
+		return false, false, terr
+	}
+	if qerr := w.queue(c, d); qerr != nil {
+		w.logger.Warn("webhook: neither Temporal nor the store can take it", append(attrs, "error", qerr)...)
+		return false, false, terr
+	}
+	w.logger.Info("webhook kept in the inbox until Temporal takes it", attrs...)
+	return true, false, nil
+}
+
+// queue keeps d in the inbox. Its context is the request's without its deadline, which
+// a Temporal call that timed out may have spent, bounded again by the webhook timeout.
+func (w *webhooks) queue(c echo.Context, d inbox.Delivery) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode delivery: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), w.timeout)
+	defer cancel()
+	if err := w.inbox.QueueWebhook(ctx, d.Input.IntegrationID, d.WorkflowID, b); err != nil {
+		return err
+	}
+	c.Set(outcomeContextKey, outcomeQueued)
+	return nil
 }
 
 // summary is the conversation's static summary in the Web UI: "Chat with Ivan on
@@ -636,12 +692,14 @@ type planfixRequest struct {
 // {"ok":true,"held":"..."} once the store keeps the reply of a task with no conversation
 // yet (the bridge saves a new task's conversation a moment after Planfix created it,
 // later when the worker or Temporal is down: the conversation that saves the task takes
-// the reply and sends it); 200 {"ignored":"..."} for a cancelled conversation; 200
+// the reply and sends it); 200 {"ok":true,...,"queued":true} when Temporal cannot take
+// it and the inbox keeps it (send); 200 {"ignored":"..."} for a cancelled conversation; 200
 // {"ok":false,"refused":...,"code":...} for what no retry would fix: a wrong token or an
 // unknown integration (code unauthorized), a malformed body (invalid, naming the field),
 // a body over 1 MiB (too_large), a limit (see refusePlanfix) (planfixFinal); 503 when the
-// store or Temporal cannot be reached. Every 200 is final: Planfix does not send that
-// request again, and any other answer pauses every request of the account for 3 minutes.
+// store cannot be reached, or neither Temporal nor the store can take the reply. Every
+// 200 is final: Planfix does not send that request again, and any other answer pauses
+// every request of the account for 3 minutes.
 func (s *Server) planfixWebhook(c echo.Context) error {
 	if err := s.planfixDelivery(c); err != nil {
 		return s.webhooks.planfixFinal(c, err)
@@ -712,25 +770,21 @@ func (s *Server) planfixDelivery(c echo.Context) error {
 	}
 	logAttrs := []any{"integration", logValue(integrationID), "task_id", req.TaskID, "comment_id", req.CommentID, "workflow_id", logValue(workflowID)}
 
-	err = w.temporal.SignalWorkflow(ctx, workflowID, "", workflows.SignalReply, sig)
-	var notFound *serviceerror.NotFound
-	restarted := false
-	if errors.As(err, &notFound) {
-		// The conversation has ended (after its late-reply window): start a new run with
-		// the reply, which delivers it to the chat (Chatra emails a customer who left).
-		start := w.startOptions(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName, conv.CustomerEmail)
-		input := workflows.ConversationInput{IntegrationID: conv.IntegrationID, ChatID: conv.ChatID, ClientID: conv.ClientID}
-		_, err = w.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalReply, sig, start, workflows.ConversationWorkflowName, input)
-		restarted = err == nil
-		if restarted {
-			w.logger.Info("planfix reply restarted an ended conversation", logAttrs...)
-		}
-	}
+	// The conversation may have ended (after its late-reply window): then a new run
+	// starts with the reply, which delivers it to the chat (Chatra emails a customer who
+	// left).
+	d := w.delivery(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName, conv.CustomerEmail)
+	d.SignalFirst = true
+	d.Signals = []inbox.Signal{{Name: workflows.SignalReply, Arg: sig}}
+	queued, restarted, err := w.send(ctx, c, d, logAttrs...)
 	if err != nil {
-		return w.temporalError(err, "signal reply", logAttrs...)
+		return err
 	}
-	w.logger.Debug("planfix reply accepted", logAttrs...)
-	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted})
+	if restarted {
+		w.logger.Info("planfix reply restarted an ended conversation", logAttrs...)
+	}
+	w.logger.Debug("planfix reply accepted", append(logAttrs, "queued", queued)...)
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted, Queued: queued})
 }
 
 // hold answers 200 {"ok":true,"held":...} for a reply the store keeps until a
@@ -899,17 +953,6 @@ func oneLine(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
-}
-
-// truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // logValue bounds what an unauthenticated URL can put into a log line.
