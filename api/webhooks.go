@@ -109,6 +109,7 @@ type webhooks struct {
 	conversations conversationFinder
 	chatra        chatraStore  // nil without a store: no admission bound, no de-duplication beyond a run
 	inbox         webhookInbox // nil without a store: a webhook Temporal cannot take is refused
+	temporalDown  downSince    // Temporal failed a webhook moments ago: the next go to the inbox
 	temporal      client.Client
 	taskQueue     string
 	timeout       time.Duration
@@ -600,15 +601,21 @@ func (w *webhooks) delivery(ctx context.Context, workflowID, integrationID, chat
 // send sends d to Temporal, or keeps it in the inbox when Temporal cannot take it:
 // queued reports the latter (the forwarder sends it later, as it is). A delivery for a
 // conversation whose earlier deliveries are still in the inbox is queued behind them
-// rather than sent, so that the conversation receives them in order. It returns an
+// rather than sent, so that the conversation receives them in order; so is any delivery
+// for temporalDownFor after Temporal failed one. It returns an
 // EUNAVAILABLE error only when neither Temporal nor the store can take d, EINVALID when
 // Temporal refuses it as it is (no retry would help). The outcome is logged with attrs.
 func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, attrs ...any) (queued, restarted bool, err error) {
 	if w.inbox != nil {
 		behind, err := w.inbox.WebhooksQueued(ctx, d.WorkflowID)
-		if err == nil && behind {
+		down := w.temporalDown.recently()
+		if (err == nil && behind) || down {
 			if err := w.queue(c, d); err == nil {
-				w.logger.Info("webhook queued behind its conversation's earlier ones in the inbox", attrs...)
+				why := "webhook queued behind its conversation's earlier ones in the inbox"
+				if !behind {
+					why = "webhook kept in the inbox: Temporal failed moments ago"
+				}
+				w.logger.Info(why, attrs...)
 				return true, false, nil
 			}
 		}
@@ -617,6 +624,7 @@ func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, a
 	}
 	restarted, err = inbox.Send(ctx, w.temporal, d)
 	if err == nil {
+		w.temporalDown.clear()
 		return false, restarted, nil
 	}
 	op := "signal-with-start"
@@ -629,12 +637,42 @@ func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, a
 	if w.inbox == nil || chatrabridge.ErrorCode(terr) == chatrabridge.EINVALID {
 		return false, false, terr
 	}
+	w.temporalDown.mark()
 	if qerr := w.queue(c, d); qerr != nil {
 		w.logger.Warn("webhook: neither Temporal nor the store can take it", append(attrs, "error", qerr)...)
 		return false, false, terr
 	}
 	w.logger.Info("webhook kept in the inbox until Temporal takes it", attrs...)
 	return true, false, nil
+}
+
+// temporalDownFor is how long after Temporal failed a webhook the next ones go straight
+// to the inbox: during an outage the SDK retries each call until the webhook's timeout,
+// which every delivery would otherwise wait out before being kept.
+const temporalDownFor = 5 * time.Second
+
+// downSince remembers when a call last failed, for temporalDownFor.
+type downSince struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (d *downSince) mark() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.until = time.Now().Add(temporalDownFor)
+}
+
+func (d *downSince) clear() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.until = time.Time{}
+}
+
+func (d *downSince) recently() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().Before(d.until)
 }
 
 // queue keeps d in the inbox. Its context is the request's without its deadline, which

@@ -45,7 +45,7 @@ var Module = fx.Module("inbox",
 // Defaults of a Forwarder.
 const (
 	DefaultInterval    = time.Second      // between rounds while they succeed
-	DefaultMaxInterval = 30 * time.Second // between rounds while Temporal or the store fails
+	DefaultMaxInterval = 10 * time.Second // between rounds while Temporal or the store fails
 	DefaultSendTimeout = 10 * time.Second // one delivery's Temporal calls
 	workflowsPerCall   = 100
 )
