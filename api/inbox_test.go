@@ -208,3 +208,25 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no gauge %s", name)
 	return 0
 }
+
+// The forwarder's loop (what every api and worker process runs) delivers a webhook kept
+// while Temporal was unreachable without being asked.
+func TestInboxForwarderRuns(t *testing.T) {
+	down := newHarness(t, harnessOptions{temporal: temporalDown(t), timeout: 2 * time.Second})
+	in := newIntegration(t, down.db)
+	queuedAnswer(t, down.chatra(t, in, chatraBody("chatStarted", "RUN", "V", `[{"id":"R1","type":"client","text":"hi"}]`, "")))
+
+	f := inbox.NewForwarder(down.db, temporalClient, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	f.Interval = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		f.Run(ctx)
+	}()
+	defer func() { cancel(); <-stopped }()
+	rec := waitRecorded(t, workflows.ConversationWorkflowID(in.ID, "RUN"), 2)
+	if rec.Signals[0].Name != workflows.SignalVisitorInfo || rec.Signals[1].Name != workflows.SignalMessage {
+		t.Errorf("recorded %+v", rec.Signals)
+	}
+}

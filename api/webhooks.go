@@ -253,7 +253,7 @@ func newWebhooks(p Params) *webhooks {
 	}
 	w.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhooks_total",
-		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; duplicate: a Chatra delivery taken before; refused: a limit or a rule refused it, see chatrabridge_webhook_refusals_total; ignored, invalid, unauthorized, too_large, unavailable, error).",
+		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; duplicate: a Chatra delivery taken before; queued: kept in the inbox until Temporal takes it; refused: a limit or a rule refused it, see chatrabridge_webhook_refusals_total; ignored, invalid, unauthorized, too_large, unavailable, error). Planfix's invalid, unauthorized and too_large are answered 200 {\"ok\":false}.",
 	}, []string{"source", "outcome"})
 	w.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhook_refusals_total",
