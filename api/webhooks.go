@@ -386,8 +386,8 @@ type signal struct {
 // Retry-After beyond the integration's new conversations a minute or deliveries at
 // once; 200 {"ok":true,...,"queued":true} when Temporal cannot take it and the inbox
 // keeps it (send); 503 when the store cannot check the token, or neither Temporal nor
-// the store can take it, so that Chatra delivers it again. A repeated delivery yields the same signals with the same keys, which the
-// workflow ignores.
+// the store can take it, so that Chatra delivers it again. A repeated delivery yields
+// the same signals with the same keys, which the workflow ignores.
 func (s *Server) chatraWebhook(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
@@ -602,9 +602,9 @@ func (w *webhooks) delivery(ctx context.Context, workflowID, integrationID, chat
 // queued reports the latter (the forwarder sends it later, as it is). A delivery for a
 // conversation whose earlier deliveries are still in the inbox is queued behind them
 // rather than sent, so that the conversation receives them in order; so is any delivery
-// for temporalDownFor after Temporal failed one. It returns an
-// EUNAVAILABLE error only when neither Temporal nor the store can take d, EINVALID when
-// Temporal refuses it as it is (no retry would help). The outcome is logged with attrs.
+// for temporalDownFor after Temporal failed one. It returns an EUNAVAILABLE error only
+// when neither Temporal nor the store can take d, EINVALID when Temporal refuses it as
+// it is (no retry would help). The outcome is logged with attrs.
 func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, attrs ...any) (queued, restarted bool, err error) {
 	if w.inbox != nil {
 		behind, err := w.inbox.WebhooksQueued(ctx, d.WorkflowID)
@@ -731,8 +731,8 @@ type planfixRequest struct {
 // yet (the bridge saves a new task's conversation a moment after Planfix created it,
 // later when the worker or Temporal is down: the conversation that saves the task takes
 // the reply and sends it); 200 {"ok":true,...,"queued":true} when Temporal cannot take
-// it and the inbox keeps it (send); 200 {"ignored":"..."} for a cancelled conversation; 200
-// {"ok":false,"refused":...,"code":...} for what no retry would fix: a wrong token or an
+// it and the inbox keeps it (send); 200 {"ignored":"..."} for a cancelled conversation;
+// 200 {"ok":false,"refused":...,"code":...} for what no retry would fix: a wrong token or an
 // unknown integration (code unauthorized), a malformed body (invalid, naming the field),
 // a body over 1 MiB (too_large), a limit (see refusePlanfix) (planfixFinal); 503 when the
 // store cannot be reached, or neither Temporal nor the store can take the reply. Every
