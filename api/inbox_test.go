@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
+	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
@@ -228,5 +231,34 @@ func TestInboxForwarderRuns(t *testing.T) {
 	rec := waitRecorded(t, workflows.ConversationWorkflowID(in.ID, "RUN"), 2)
 	if rec.Signals[0].Name != workflows.SignalVisitorInfo || rec.Signals[1].Name != workflows.SignalMessage {
 		t.Errorf("recorded %+v", rec.Signals)
+	}
+}
+
+// refusingTemporal refuses every signal as an invalid request.
+type refusingTemporal struct{ client.Client }
+
+func (refusingTemporal) SignalWorkflow(context.Context, string, string, string, any) error {
+	return serviceerror.NewInvalidArgument("the request is refused as it is")
+}
+
+// A Planfix reply Temporal refuses as it is cannot succeed on a retry: it is answered
+// 200 {"ok":false,...,"code":"invalid"} and not kept in the inbox.
+func TestPlanfixWebhookTemporalRefuses(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, harnessOptions{temporal: refusingTemporal{temporalClient}})
+	in := newIntegration(t, h.db)
+	taskID := int64(90)
+	if _, err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "REFUSED", WorkflowID: workflows.ConversationWorkflowID(in.ID, "REFUSED"), PlanfixTaskID: &taskID, ReceivesReplies: true}); err != nil {
+		t.Fatal(err)
+	}
+	a := h.post(t, "/webhooks/planfix/"+in.ID+"/"+in.PlanfixToken, "application/json", []byte(`{"taskId":90,"commentId":1}`))
+	if r := planfixRefusal(t, a, chatrabridge.EINVALID); !strings.Contains(r.Refused, "Temporal refuses") {
+		t.Errorf("refused: %s", r.Refused)
+	}
+	if n, _, err := h.db.InboxBacklog(ctx); err != nil || n != 0 {
+		t.Errorf("inbox: %d, %v", n, err)
+	}
+	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="invalid",source="planfix"}`); v != 1 {
+		t.Errorf("invalid planfix webhooks = %v, want 1", v)
 	}
 }
