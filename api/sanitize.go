@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
@@ -119,7 +120,7 @@ func cleanLine(s string, max int) string {
 
 // cleanID is cleanLine for an id: at most MaxIDBytes bytes.
 func cleanID(s string) string {
-	return truncateBytes(cleanLine(s, MaxIDBytes), MaxIDBytes)
+	return inbox.TruncateBytes(cleanLine(s, MaxIDBytes), MaxIDBytes)
 }
 
 // messageID is cleanLine for a message id: one over maxMessageIDBytes becomes its

@@ -1,6 +1,7 @@
 // Package api is the bridge's HTTP edge (Echo): Chatra's and Planfix's webhooks in,
 // Temporal signals out; the admin API; health, readiness and metrics. It does no slow
-// work: a webhook is answered as soon as Temporal has accepted its signal.
+// work: a webhook is answered as soon as Temporal has accepted its signal, or the inbox
+// (internal/inbox) has kept it for Temporal.
 package api
 
 import (
@@ -126,7 +127,7 @@ func New(p Params) *Server {
 	e.IPExtractor = clientIP(p.Config.TrustedProxies)
 	e.Use(middleware.Recover())
 	e.Use(httpMetrics(p.Metrics))
-	e.Use(middleware.BodyLimit(strconv.Itoa(MaxBodyBytes)))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: strconv.Itoa(MaxBodyBytes), Skipper: isPlanfixRoute}))
 	s.Echo = e
 
 	e.GET("/healthz", s.healthz)
@@ -212,10 +213,16 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// InboxBacklogBound is the number of webhooks waiting in the inbox for Temporal beyond
+// which /readyz names the backlog.
+const InboxBacklogBound = 100
+
 // readyz answers 200 when PostgreSQL and Temporal both answer (and Temporal's namespace
 // has the search attributes, when Params.SearchAttributes is given), else 503 naming
 // which does not and, for missing search attributes, them and the command that creates
-// them.
+// them. Beyond InboxBacklogBound webhooks waiting in the inbox, checks.inbox names the
+// backlog ("250 webhooks waiting for Temporal, the oldest since ..."); the backlog alone
+// does not make the process unready (it is what keeps webhooks answered 200).
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
@@ -234,6 +241,17 @@ func (s *Server) readyz(c echo.Context) error {
 		} else if err != nil {
 			checks["temporal"], ready = "unreachable", false
 			s.logger.Warn("readiness: temporal search attributes", "error", err)
+		}
+	}
+	if checks["postgres"] == "ok" {
+		checks["inbox"] = "ok"
+		n, oldest, err := s.db.InboxBacklog(ctx)
+		switch {
+		case err != nil:
+			checks["inbox"] = "unknown"
+			s.logger.Warn("readiness: webhook inbox", "error", err)
+		case n > InboxBacklogBound:
+			checks["inbox"] = fmt.Sprintf("%d webhooks waiting for Temporal, the oldest since %s", n, oldest.UTC().Format(time.RFC3339))
 		}
 	}
 	status := http.StatusOK

@@ -20,14 +20,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -94,11 +93,23 @@ type chatraStore interface {
 	RecordChatraEvent(ctx context.Context, integrationID, eventKey string) error
 }
 
+// webhookInbox is where a webhook waits while Temporal cannot take it (internal/inbox
+// forwards it).
+type webhookInbox interface {
+	// QueueWebhook keeps a delivery (inbox.Delivery as JSON) behind the workflow's
+	// earlier ones; EUNAVAILABLE when the store cannot be reached.
+	QueueWebhook(ctx context.Context, integrationID, workflowID string, delivery []byte) error
+	// WebhooksQueued reports whether the inbox holds deliveries for the workflow.
+	WebhooksQueued(ctx context.Context, workflowID string) (bool, error)
+}
+
 // webhooks holds what the webhook handlers need.
 type webhooks struct {
 	tokens        WebhookTokens
 	conversations conversationFinder
-	chatra        chatraStore // nil without a store: no admission bound, no de-duplication beyond a run
+	chatra        chatraStore  // nil without a store: no admission bound, no de-duplication beyond a run
+	inbox         webhookInbox // nil without a store: a webhook Temporal cannot take is refused
+	temporalDown  downSince    // Temporal failed a webhook moments ago: the next go to the inbox
 	temporal      client.Client
 	taskQueue     string
 	timeout       time.Duration
@@ -205,6 +216,7 @@ const (
 	outcomeHeld          = "held"
 	outcomeDuplicate     = "duplicate"
 	outcomeRefused       = "refused"
+	outcomeQueued        = "queued"
 	maxSignalBytes       = 2<<20 - 64<<10
 	maxKeywordBytes      = 255
 	maxSummaryNameRunes  = 80
@@ -227,6 +239,7 @@ func newWebhooks(p Params) *webhooks {
 	w.tokens = rememberTokens(w.tokens)
 	if p.DB != nil {
 		w.chatra = p.DB
+		w.inbox = p.DB
 	}
 	w.inFlight.max = cmp.Or(p.Webhooks.MaxInFlight, p.Config.WebhookMaxInFlight, DefaultWebhookMaxInFlight)
 	if p.Integrations != nil {
@@ -240,7 +253,7 @@ func newWebhooks(p Params) *webhooks {
 	}
 	w.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhooks_total",
-		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; duplicate: a Chatra delivery taken before; refused: a limit or a rule refused it, see chatrabridge_webhook_refusals_total; ignored, invalid, unauthorized, too_large, unavailable, error).",
+		Help: "Webhook deliveries by source (chatra, planfix) and outcome (accepted; held: a Planfix reply kept until its task has a conversation; duplicate: a Chatra delivery taken before; queued: kept in the inbox until Temporal takes it; refused: a limit or a rule refused it, see chatrabridge_webhook_refusals_total; ignored, invalid, unauthorized, too_large, unavailable, error). Planfix's invalid, unauthorized and too_large are answered 200 {\"ok\":false}.",
 	}, []string{"source", "outcome"})
 	w.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatrabridge_webhook_refusals_total",
@@ -253,7 +266,9 @@ func newWebhooks(p Params) *webhooks {
 // webhookRoutes registers Chatra's and Planfix's webhooks. The token is taken from the
 // URL or, on the routes without it, from the X-Webhook-Token header.
 func (s *Server) webhookRoutes(e *echo.Echo) {
-	// Pre-router, so that it also sees what the body limit refuses before any handler runs.
+	// Pre-router, so that it also sees what the body limit refuses before any handler
+	// runs. Planfix's routes are not under the body limit (isPlanfixRoute): their handler
+	// reads at most 1 MiB and answers a larger body with a final 200.
 	e.Pre(s.webhooks.countOutcomes)
 	e.POST(routeChatra, s.chatraWebhook)
 	e.POST(routeChatraToken, s.chatraWebhook)
@@ -283,6 +298,12 @@ func (w *webhooks) countOutcomes(next echo.HandlerFunc) echo.HandlerFunc {
 		w.outcomes.WithLabelValues(source, outcome).Inc()
 		return nil
 	}
+}
+
+// isPlanfixRoute reports whether c is a request to Planfix's webhook: the body limit
+// skips it, since its 413 would pause every Planfix request of the account.
+func isPlanfixRoute(c echo.Context) bool {
+	return c.Path() == routePlanfix || c.Path() == routePlanfixToken
 }
 
 func statusOutcome(status int) string {
@@ -363,9 +384,10 @@ type signal struct {
 // nothing; 400 naming the field for a body it can never route; 401 for a wrong token or
 // an unknown integration; 413 over 1 MiB or Temporal's payload limit; 429 with
 // Retry-After beyond the integration's new conversations a minute or deliveries at
-// once; 503 when the store or Temporal cannot be reached, so that Chatra delivers it
-// again. A repeated delivery yields the same signals with the same keys, which the
-// workflow ignores.
+// once; 200 {"ok":true,...,"queued":true} when Temporal cannot take it and the inbox
+// keeps it (send); 503 when the store cannot check the token, or neither Temporal nor
+// the store can take it, so that Chatra delivers it again. A repeated delivery yields
+// the same signals with the same keys, which the workflow ignores.
 func (s *Server) chatraWebhook(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
@@ -431,20 +453,21 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 		}
 	}
 	visitor := visitorInfo(hook.Visitor())
-	start := w.startOptions(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
-	input := workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID}
-	for i, sig := range signals {
-		if _, err := w.temporal.SignalWithStartWorkflow(ctx, workflowID, sig.name, sig.arg, start, workflows.ConversationWorkflowName, input); err != nil {
-			return w.temporalError(err, "signal-with-start "+sig.name, "integration", logValue(integrationID), "workflow_id", logValue(workflowID), "signals_accepted", i)
-		}
+	d := w.delivery(ctx, workflowID, integrationID, chatID, clientID, visitor.Name, visitor.Email)
+	for _, sig := range signals {
+		d.Signals = append(d.Signals, inbox.Signal{Name: sig.name, Arg: sig.arg})
+	}
+	queued, _, err := w.send(ctx, c, d, "integration", logValue(integrationID), "workflow_id", logValue(workflowID))
+	if err != nil {
+		return err
 	}
 	if w.chatra != nil {
 		if err := w.chatra.RecordChatraEvent(ctx, integrationID, eventKey); err != nil {
 			w.logger.Warn("chatra webhook: cannot record the delivery's event key (a repeat after the conversation ended would start it again)", "integration", logValue(integrationID), "error", err)
 		}
 	}
-	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals))
-	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID})
+	w.logger.Debug("chatra webhook accepted", "integration", logValue(integrationID), "event", hook.EventName, "workflow_id", logValue(workflowID), "signals", len(signals), "queued", queued)
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Queued: queued})
 }
 
 // refuseChatra answers a Chatra delivery that a limit refuses: 429 with Retry-After
@@ -463,6 +486,7 @@ type webhookAnswer struct {
 	WorkflowID string `json:"workflowId"`
 	Restarted  bool   `json:"restarted,omitempty"`
 	Duplicate  bool   `json:"duplicate,omitempty"` // taken before: nothing was signalled again
+	Queued     bool   `json:"queued,omitempty"`    // kept in the inbox: Temporal takes it later
 }
 
 // chatraSignals maps a Chatra webhook to the signals of its conversation, in the order
@@ -574,32 +598,110 @@ func checkPayloadSize(sig signal) error {
 	return nil
 }
 
-// startOptions are the options of a SignalWithStart on a conversation: start it if no
-// run is open (also after a previous run closed), else signal the open one. The search
-// attributes known already are set at the start, so that the workflow need not upsert
-// them (each upsert costs a visibility write before the task is made).
-func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, chatID, clientID, customer, email string) client.StartWorkflowOptions {
-	attrs := []temporal.SearchAttributeUpdate{
-		workflows.SAIntegration.ValueSet(truncateBytes(integrationID, maxKeywordBytes)),
-		workflows.SAChatID.ValueSet(truncateBytes(chatID, maxKeywordBytes)),
-		workflows.SAStatus.ValueSet(workflows.StatusOpen),
+// delivery is what a webhook sends to a conversation, its signals to be added: the
+// search attributes known already and the summary are set at its start.
+func (w *webhooks) delivery(ctx context.Context, workflowID, integrationID, chatID, clientID, customer, email string) inbox.Delivery {
+	return inbox.Delivery{
+		WorkflowID: workflowID,
+		TaskQueue:  w.taskQueue,
+		Input:      workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID},
+		Customer:   customer,
+		Email:      email,
+		Summary:    summary(customer, w.sites.name(ctx, integrationID), chatID),
 	}
-	for _, kv := range []struct {
-		key temporal.SearchAttributeKeyKeyword
-		v   string
-	}{{workflows.SAClientID, clientID}, {workflows.SAName, customer}, {workflows.SAEmail, email}} {
-		if v := strings.TrimSpace(kv.v); v != "" {
-			attrs = append(attrs, kv.key.ValueSet(truncateBytes(v, maxKeywordBytes)))
+}
+
+// send sends d to Temporal, or keeps it in the inbox when Temporal cannot take it:
+// queued reports the latter (the forwarder sends it later, as it is). A delivery for a
+// conversation whose earlier deliveries are still in the inbox is queued behind them
+// rather than sent, so that the conversation receives them in order; so is any delivery
+// for temporalDownFor after Temporal failed one. It returns an EUNAVAILABLE error only
+// when neither Temporal nor the store can take d, EINVALID when Temporal refuses it as
+// it is (no retry would help). The outcome is logged with attrs.
+func (w *webhooks) send(ctx context.Context, c echo.Context, d inbox.Delivery, attrs ...any) (queued, restarted bool, err error) {
+	if w.inbox != nil {
+		behind, err := w.inbox.WebhooksQueued(ctx, d.WorkflowID)
+		down := w.temporalDown.recently()
+		if (err == nil && behind) || down {
+			if err := w.queue(c, d); err == nil {
+				why := "webhook queued behind its conversation's earlier ones in the inbox"
+				if !behind {
+					why = "webhook kept in the inbox: Temporal failed moments ago"
+				}
+				w.logger.Info(why, attrs...)
+				return true, false, nil
+			}
 		}
+		// An error: the store is down, so nothing waits in the inbox that this one could
+		// overtake for long; Temporal may take it.
 	}
-	return client.StartWorkflowOptions{
-		ID:                       workflowID,
-		TaskQueue:                w.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-		StaticSummary:            summary(customer, w.sites.name(ctx, integrationID), chatID),
+	restarted, err = inbox.Send(ctx, w.temporal, d)
+	if err == nil {
+		w.temporalDown.clear()
+		return false, restarted, nil
 	}
+	op := "signal-with-start"
+	var se *inbox.SendError
+	if errors.As(err, &se) {
+		op += " " + se.Signal
+		attrs = append(attrs, "signals_accepted", se.Accepted)
+	}
+	terr := w.temporalError(err, op, attrs...)
+	if w.inbox == nil || chatrabridge.ErrorCode(terr) == chatrabridge.EINVALID {
+		return false, false, terr
+	}
+	w.temporalDown.mark()
+	if qerr := w.queue(c, d); qerr != nil {
+		w.logger.Warn("webhook: neither Temporal nor the store can take it", append(attrs, "error", qerr)...)
+		return false, false, terr
+	}
+	w.logger.Info("webhook kept in the inbox until Temporal takes it", attrs...)
+	return true, false, nil
+}
+
+// temporalDownFor is how long after Temporal failed a webhook the next ones go straight
+// to the inbox: during an outage the SDK retries each call until the webhook's timeout,
+// which every delivery would otherwise wait out before being kept.
+const temporalDownFor = 5 * time.Second
+
+// downSince remembers when a call last failed, for temporalDownFor.
+type downSince struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (d *downSince) mark() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.until = time.Now().Add(temporalDownFor)
+}
+
+func (d *downSince) clear() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.until = time.Time{}
+}
+
+func (d *downSince) recently() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Now().Before(d.until)
+}
+
+// queue keeps d in the inbox. Its context is the request's without its deadline, which
+// a Temporal call that timed out may have spent, bounded again by the webhook timeout.
+func (w *webhooks) queue(c echo.Context, d inbox.Delivery) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode delivery: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), w.timeout)
+	defer cancel()
+	if err := w.inbox.QueueWebhook(ctx, d.Input.IntegrationID, d.WorkflowID, b); err != nil {
+		return err
+	}
+	c.Set(outcomeContextKey, outcomeQueued)
+	return nil
 }
 
 // summary is the conversation's static summary in the Web UI: "Chat with Ivan on
@@ -641,11 +743,23 @@ type planfixRequest struct {
 // {"ok":true,"held":"..."} once the store keeps the reply of a task with no conversation
 // yet (the bridge saves a new task's conversation a moment after Planfix created it,
 // later when the worker or Temporal is down: the conversation that saves the task takes
-// the reply and sends it); 200 {"ignored":"..."} for a cancelled conversation;
-// 400 naming the field; 401 for a wrong token or an unknown integration; 413 over 1 MiB;
-// 503 when the store or Temporal cannot be reached. Every 200 is final: Planfix does not
-// send that request again.
+// the reply and sends it); 200 {"ok":true,...,"queued":true} when Temporal cannot take
+// it and the inbox keeps it (send); 200 {"ignored":"..."} for a cancelled conversation;
+// 200 {"ok":false,"refused":...,"code":...} for what no retry would fix: a wrong token or an
+// unknown integration (code unauthorized), a malformed body (invalid, naming the field),
+// a body over 1 MiB (too_large), a limit (see refusePlanfix) (planfixFinal); 503 when the
+// store cannot be reached, or neither Temporal nor the store can take the reply. Every
+// 200 is final: Planfix does not send that request again, and any other answer pauses
+// every request of the account for 3 minutes.
 func (s *Server) planfixWebhook(c echo.Context) error {
+	if err := s.planfixDelivery(c); err != nil {
+		return s.webhooks.planfixFinal(c, err)
+	}
+	return nil
+}
+
+// planfixDelivery handles a Planfix request for planfixWebhook, which answers its errors.
+func (s *Server) planfixDelivery(c echo.Context) error {
 	w := s.webhooks
 	integrationID := c.Param("integrationId")
 	ctx, cancel := context.WithTimeout(c.Request().Context(), w.timeout)
@@ -707,25 +821,21 @@ func (s *Server) planfixWebhook(c echo.Context) error {
 	}
 	logAttrs := []any{"integration", logValue(integrationID), "task_id", req.TaskID, "comment_id", req.CommentID, "workflow_id", logValue(workflowID)}
 
-	err = w.temporal.SignalWorkflow(ctx, workflowID, "", workflows.SignalReply, sig)
-	var notFound *serviceerror.NotFound
-	restarted := false
-	if errors.As(err, &notFound) {
-		// The conversation has ended (after its late-reply window): start a new run with
-		// the reply, which delivers it to the chat (Chatra emails a customer who left).
-		start := w.startOptions(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName, conv.CustomerEmail)
-		input := workflows.ConversationInput{IntegrationID: conv.IntegrationID, ChatID: conv.ChatID, ClientID: conv.ClientID}
-		_, err = w.temporal.SignalWithStartWorkflow(ctx, workflowID, workflows.SignalReply, sig, start, workflows.ConversationWorkflowName, input)
-		restarted = err == nil
-		if restarted {
-			w.logger.Info("planfix reply restarted an ended conversation", logAttrs...)
-		}
-	}
+	// The conversation may have ended (after its late-reply window): then a new run
+	// starts with the reply, which delivers it to the chat (Chatra emails a customer who
+	// left).
+	d := w.delivery(ctx, workflowID, conv.IntegrationID, conv.ChatID, conv.ClientID, conv.CustomerName, conv.CustomerEmail)
+	d.SignalFirst = true
+	d.Signals = []inbox.Signal{{Name: workflows.SignalReply, Arg: sig}}
+	queued, restarted, err := w.send(ctx, c, d, logAttrs...)
 	if err != nil {
-		return w.temporalError(err, "signal reply", logAttrs...)
+		return err
 	}
-	w.logger.Debug("planfix reply accepted", logAttrs...)
-	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted})
+	if restarted {
+		w.logger.Info("planfix reply restarted an ended conversation", logAttrs...)
+	}
+	w.logger.Debug("planfix reply accepted", append(logAttrs, "queued", queued)...)
+	return c.JSON(http.StatusOK, webhookAnswer{OK: true, WorkflowID: workflowID, Restarted: restarted, Queued: queued})
 }
 
 // hold answers 200 {"ok":true,"held":...} for a reply the store keeps until a
@@ -756,10 +866,41 @@ func (w *webhooks) refusePlanfix(c echo.Context, reason string, req planfixReque
 	return c.JSON(http.StatusOK, refusedAnswer{OK: false, Refused: why})
 }
 
-// refusedAnswer is the body of the 200 answer to a refused Planfix request.
+// refusedAnswer is the body of the 200 answer to a refused Planfix request. Code and
+// Field say which rule refused it when it is not a limit (invalid, unauthorized,
+// too_large; the field of the body at fault).
 type refusedAnswer struct {
 	OK      bool   `json:"ok"`
 	Refused string `json:"refused"`
+	Code    string `json:"code,omitempty"`
+	Field   string `json:"field,omitempty"`
+}
+
+// planfixFinal turns the error of a Planfix request that no retry would fix (a
+// wrong token or an unknown integration, a malformed body, a body over 1 MiB, a request
+// Temporal refuses as it is) into 200 {"ok":false,"refused":...,"code":...}: Planfix
+// retries every other status and, after a failed answer, sends no request of the
+// customer's account for 3 minutes, stalling every scenario of it. The outcome is
+// logged (never the token: only the route) and counted. Other errors (the store and
+// Temporal both unavailable, an internal error) are returned as they are.
+func (w *webhooks) planfixFinal(c echo.Context, err error) error {
+	var outcome string
+	code, why := chatrabridge.ErrorCode(err), chatrabridge.ErrorMessage(err)
+	switch code {
+	case chatrabridge.EUNAUTHORIZED:
+		outcome = "unauthorized"
+	case chatrabridge.EINVALID:
+		outcome = "invalid"
+	case chatrabridge.ETOOLARGE:
+		outcome = "too_large"
+	default:
+		return err
+	}
+	field := chatrabridge.ErrorField(err)
+	w.logger.Info("planfix webhook not taken; answered 200 since no retry would take it", "integration", logValue(c.Param("integrationId")),
+		"outcome", outcome, "field", field, "reason", oneLine(why, 200), "remote", c.RealIP())
+	c.Set(outcomeContextKey, outcome)
+	return c.JSON(http.StatusOK, refusedAnswer{OK: false, Refused: why, Code: code, Field: field})
 }
 
 // ignore answers 200 {"ignored": why}: Planfix retries anything but 200, and there is
@@ -863,17 +1004,6 @@ func oneLine(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n-1]) + "…"
-}
-
-// truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // logValue bounds what an unauthenticated URL can put into a log line.

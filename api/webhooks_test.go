@@ -787,12 +787,32 @@ func TestPlanfixWebhookRestartsEndedConversation(t *testing.T) {
 	}
 }
 
-// Each refusal of the Planfix webhook.
+// planfixRefusal checks a Planfix answer that takes nothing and is final: 200
+// {"ok":false,"refused":...,"code":code}, since Planfix would retry any other status
+// and pause the account's requests.
+func planfixRefusal(t *testing.T, a answer, code string) refusedBody {
+	t.Helper()
+	var r refusedBody
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &r) != nil || r.OK || r.Refused == "" || r.Code != code {
+		t.Fatalf("answer = %s, want 200 refused with code %q", a, code)
+	}
+	return r
+}
+
+type refusedBody struct {
+	OK      bool   `json:"ok"`
+	Refused string `json:"refused"`
+	Code    string `json:"code"`
+	Field   string `json:"field"`
+}
+
+// Each refusal of the Planfix webhook is a final 200 saying why, logged and counted by
+// outcome, never logging the token.
 func TestPlanfixWebhookRefusals(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	in := newIntegration(t, h.db)
 	path := "/webhooks/planfix/" + in.ID + "/" + in.PlanfixToken
-	for _, tc := range []struct {
+	cases := []struct {
 		name, contentType, body, field string
 	}{
 		{"not JSON", "application/json", `{"taskId":`, ""},
@@ -809,17 +829,18 @@ func TestPlanfixWebhookRefusals(t *testing.T) {
 		{"commentId overflows", "application/json", `{"taskId":1,"commentId":99999999999999999999}`, "commentId"},
 		{"form commentId bad", "application/x-www-form-urlencoded", `taskId=1&commentId=x`, "commentId"},
 		{"empty form", "application/x-www-form-urlencoded", ``, "taskId"},
-	} {
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := errorAnswer(t, h.post(t, path, tc.contentType, []byte(tc.body)), http.StatusBadRequest, chatrabridge.EINVALID)
-			if d.Field != tc.field {
-				t.Errorf("field = %q, want %q (%s)", d.Field, tc.field, d.Message)
+			r := planfixRefusal(t, h.post(t, path, tc.contentType, []byte(tc.body)), chatrabridge.EINVALID)
+			if r.Field != tc.field {
+				t.Errorf("field = %q, want %q (%s)", r.Field, tc.field, r.Refused)
 			}
 		})
 	}
 	body := []byte(`{"taskId":1,"commentId":2}`)
 	wrongToken := h.post(t, "/webhooks/planfix/"+in.ID+"/"+in.ChatraToken, "application/json", body) // the Chatra token is not the Planfix one
-	errorAnswer(t, wrongToken, http.StatusUnauthorized, chatrabridge.EUNAUTHORIZED)
+	planfixRefusal(t, wrongToken, chatrabridge.EUNAUTHORIZED)
 	for _, a := range []answer{
 		h.post(t, "/webhooks/planfix/nope/"+in.PlanfixToken, "application/json", body),
 		h.post(t, "/webhooks/planfix/"+in.ID, "application/json", body),
@@ -829,8 +850,31 @@ func TestPlanfixWebhookRefusals(t *testing.T) {
 			t.Errorf("refusal %s differs from the wrong-token one %s", a, wrongToken)
 		}
 	}
+	// Over 1 MiB: refused by the body limit before the handler (Content-Length), and by
+	// the handler reading a body of unknown length.
 	big := []byte(`{"taskId":1,"commentId":2,"pad":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`)
-	errorAnswer(t, h.post(t, path, "application/json", big), http.StatusRequestEntityTooLarge, chatrabridge.ETOOLARGE)
+	planfixRefusal(t, h.post(t, path, "application/json", big), chatrabridge.ETOOLARGE)
+	req, err := http.NewRequest(http.MethodPost, h.url+path, io.MultiReader(bytes.NewReader(big))) // no Content-Length
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	planfixRefusal(t, do(t, req), chatrabridge.ETOOLARGE)
+
+	for outcome, want := range map[string]float64{"invalid": float64(len(cases)), "unauthorized": 4, "too_large": 2, "accepted": 0} {
+		if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="`+outcome+`",source="planfix"}`); v != want {
+			t.Errorf("planfix webhooks %s = %v, want %v", outcome, v, want)
+		}
+	}
+	logs := h.logs.String()
+	for _, outcome := range []string{"outcome=invalid", "outcome=unauthorized", "outcome=too_large"} {
+		if !strings.Contains(logs, outcome) {
+			t.Errorf("no log of %s", outcome)
+		}
+	}
+	if strings.Contains(logs, in.PlanfixToken) || strings.Contains(logs, in.ChatraToken) {
+		t.Errorf("a token was logged:\n%s", logs)
+	}
 }
 
 // When the store cannot answer, the Planfix webhook answers 503 so that Planfix retries:
@@ -865,41 +909,46 @@ func TestPlanfixWebhookStoreDown(t *testing.T) {
 	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
 }
 
-// When Temporal is down, both webhooks answer 503 so that the sender retries; nothing is
-// answered 200.
-func TestWebhooksTemporalDown(t *testing.T) {
-	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{SearchAttributes: workflows.SearchAttributes()})
+// temporalDown is a client of a Temporal server that has stopped.
+func temporalDown(t *testing.T) client.Client {
+	t.Helper()
+	srv, err := devserver.Start(context.Background(), devserver.Options{SearchAttributes: workflows.SearchAttributes()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := dialTemporal(srv.Address())
-	if err != nil {
-		srv.Stop()
-		t.Fatal(err)
-	}
-	defer c.Close()
 	srv.Stop()
-
-	h := newHarness(t, harnessOptions{temporal: c, timeout: 3 * time.Second})
-	in := newIntegration(t, h.db)
-	taskID := int64(7)
-	if _, err := h.db.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "DOWN", WorkflowID: workflows.ConversationWorkflowID(in.ID, "DOWN"), PlanfixTaskID: &taskID}); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(c.Close)
+	return c
+}
 
-	begin := time.Now()
-	a := h.chatra(t, in, chatraBody("chatFragment", "DOWN", "V", `[{"id":"D1","type":"client","text":"hi"}]`, ""))
-	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
-	if d := time.Since(begin); d > 15*time.Second {
-		t.Errorf("the 503 took %v", d)
+// When Temporal is down and the store is too, both webhooks answer 503 so that the
+// sender retries: nothing is answered 200 that nothing took. (With the store up, the
+// inbox takes them: TestWebhookInbox.)
+func TestWebhooksTemporalDown(t *testing.T) {
+	ctx := context.Background()
+	c := temporalDown(t)
+	live, _ := postgrestest.New(t)
+	in := newIntegration(t, live)
+	taskID := int64(7)
+	if _, err := live.SaveConversation(ctx, postgres.Conversation{IntegrationID: in.ID, ChatID: "DOWN", WorkflowID: workflows.ConversationWorkflowID(in.ID, "DOWN"), PlanfixTaskID: &taskID}); err != nil {
+		t.Fatal(err)
 	}
-	a = h.post(t, "/webhooks/planfix/"+in.ID+"/"+in.PlanfixToken, "application/json", []byte(`{"taskId":7,"commentId":8}`))
+	// The store answers the token check and the task's conversation, then goes down for
+	// the inbox.
+	down, _ := postgrestest.New(t)
+	down.Close()
+	h := newHarness(t, harnessOptions{db: down, tokens: live, temporal: c, timeout: 3 * time.Second})
+
+	a := h.post(t, "/webhooks/chatra/"+in.ID+"/"+in.ChatraToken, "application/json", []byte(chatraBody("chatFragment", "DOWN", "V", `[{"id":"D1","type":"client","text":"hi"}]`, "")))
 	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
 	if v := metricValue(t, h, `chatrabridge_webhooks_total{outcome="unavailable",source="chatra"}`); v != 1 {
 		t.Errorf("unavailable chatra webhooks = %v, want 1", v)
 	}
-	if !strings.Contains(h.logs.String(), "temporal unavailable") || strings.Contains(h.logs.String(), in.PlanfixToken) {
+	if !strings.Contains(h.logs.String(), "temporal unavailable") || !strings.Contains(h.logs.String(), "neither Temporal nor the store") || strings.Contains(h.logs.String(), in.PlanfixToken) {
 		t.Errorf("logs:\n%s", h.logs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/config"
+	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
@@ -63,7 +64,8 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 	)
 }
 
-// Roles adds the API and/or the worker. Workers also run the store's janitor.
+// Roles adds the API and/or the worker. Workers also run the store's janitor; every
+// process of either role runs a forwarder of the webhook inbox.
 func Roles(r Role) fx.Option {
 	var opts []fx.Option
 	if r.API {
@@ -71,6 +73,9 @@ func Roles(r Role) fx.Option {
 	}
 	if r.Worker {
 		opts = append(opts, worker.Module, postgres.Janitor)
+	}
+	if r.API || r.Worker {
+		opts = append(opts, inbox.Module)
 	}
 	return fx.Options(opts...)
 }
