@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -42,10 +43,16 @@ func (a *Activities) AddComments(ctx context.Context, in AddCommentsInput) (AddC
 	}
 	var res AddCommentsResult
 	for _, nc := range comments {
-		id, ok := existing[strings.ToLower(nc.SourceObjectID)]
+		id, ok, err := a.madeComment(ctx, in.IntegrationID, nc.SourceObjectID)
+		if err != nil {
+			return AddCommentsResult{}, err
+		}
 		if !ok {
-			if id, err = pf.AddTaskComment(ctx, in.TaskID, nc); err != nil {
-				return AddCommentsResult{}, fail(err)
+			id, ok = existing[strings.ToLower(nc.SourceObjectID)]
+		}
+		if !ok {
+			if id, err = a.addComment(ctx, pf, in.IntegrationID, in.TaskID, nc); err != nil {
+				return AddCommentsResult{}, err
 			}
 		}
 		res.CommentIDs = append(res.CommentIDs, id)
@@ -164,6 +171,9 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 	defer heartbeat(ctx)()
 	pf := a.planfix(i)
 	sid := planfix.SourceObjectID(in.IntegrationID, "note", in.Key)
+	if id, ok, err := a.madeComment(ctx, in.IntegrationID, sid); err != nil || ok {
+		return AddNoteResult{CommentID: id}, err
+	}
 	if retried(ctx) {
 		existing, err := commentSources(ctx, pf, in.TaskID)
 		if err != nil {
@@ -177,9 +187,34 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 	if in.NotifyAssignees {
 		nc.Recipients = &planfix.Recipients{Roles: []string{planfix.RoleAssignee}}
 	}
-	id, err := pf.AddTaskComment(ctx, in.TaskID, nc)
+	id, err := a.addComment(ctx, pf, in.IntegrationID, in.TaskID, nc)
 	if err != nil {
-		return AddNoteResult{}, fail(err)
+		return AddNoteResult{}, err
 	}
 	return AddNoteResult{CommentID: id}, nil
+}
+
+// madeComment returns the comment a create with sourceObjectId sid made, as the store
+// recorded it (addComment): an earlier attempt's, or the one made before the workflow
+// was reset (whose create is a first attempt again). A retry whose earlier attempt's
+// answer was lost also asks Planfix (commentSources); when Planfix keeps no
+// sourceObjectId that finds nothing, and the comment is added again: a repeated comment
+// rather than a lost one.
+func (a *Activities) madeComment(ctx context.Context, integrationID, sid string) (int64, bool, error) {
+	r, ok, err := a.effect(ctx, integrationID, "comment:"+strings.ToLower(sid))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	id, _ := strconv.ParseInt(r, 10, 64)
+	return id, true, nil
+}
+
+// addComment adds nc to the task and records it for madeComment.
+func (a *Activities) addComment(ctx context.Context, pf *planfix.Client, integrationID string, taskID int64, nc planfix.NewComment) (int64, error) {
+	id, err := pf.AddTaskComment(ctx, taskID, nc)
+	if err != nil {
+		return 0, fail(err)
+	}
+	a.recordEffect(ctx, integrationID, "comment:"+strings.ToLower(nc.SourceObjectID), strconv.FormatInt(id, 10))
+	return id, nil
 }

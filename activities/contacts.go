@@ -126,7 +126,7 @@ func (a *Activities) contactByEmail(ctx context.Context, pf *planfix.Client, in 
 			best = c
 		}
 	}
-	return best.ID, best.ID != 0 && strings.EqualFold(best.SourceObjectID, sid), nil
+	return best.ID, best.ID != 0 && madeWith(best.SourceObjectID, best.Description, sid), nil
 }
 
 // visitorKey names the visitor a contact is created for (its sourceObjectId derives
@@ -152,7 +152,7 @@ func (a *Activities) createContact(ctx context.Context, pf *planfix.Client, i *c
 		SourceObjectID: sid,
 		Name:           name,
 		Email:          email,
-		Description:    planfix.TextToHTML(fmt.Sprintf("Created by chatrabridge from a Chatra chat on %s (visitor %s).", i.Name, in.ClientID)),
+		Description:    planfix.TextToHTML(fmt.Sprintf("Created by chatrabridge from a Chatra chat on %s (visitor %s, %s).", i.Name, in.ClientID, refLine(sid))),
 	}
 	if p := strings.TrimSpace(in.Visitor.Phone); p != "" {
 		nc.Phones = []planfix.Phone{{Number: p, Type: planfix.PhoneMobile}}
@@ -164,8 +164,8 @@ func (a *Activities) createContact(ctx context.Context, pf *planfix.Client, i *c
 	return id, nil
 }
 
-// findContactBySource looks for the contact created with sid among those with the email
-// (or, without one, with the name), and returns 0 when there is none.
+// findContactBySource looks for the contact created with sid (madeWith) among those with
+// the email (or, without one, with the name), and returns 0 when there is none.
 func findContactBySource(ctx context.Context, pf *planfix.Client, sid, email, name string) (int64, error) {
 	var q planfix.ContactQuery
 	if email != "" {
@@ -177,7 +177,7 @@ func findContactBySource(ctx context.Context, pf *planfix.Client, sid, email, na
 		if err != nil {
 			return 0, fail(err)
 		}
-		if strings.EqualFold(c.SourceObjectID, sid) && !c.IsDeleted {
+		if madeWith(c.SourceObjectID, c.Description, sid) && !c.IsDeleted {
 			return c.ID, nil
 		}
 	}

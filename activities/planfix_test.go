@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"fmt"
 	"context"
 	"net/http"
 	"slices"
@@ -101,8 +102,8 @@ func TestEnsureContactFindsByEmailAndClient(t *testing.T) {
 	}
 }
 
-// A task is created once under retry: the second attempt finds the first one's by its
-// sourceObjectId. The task carries the template, the customer as assigner, the extra
+// A task is created once under retry: the second attempt finds the first one's in the
+// store (the first recorded it). The task carries the template, the customer as assigner, the extra
 // employees, the site in its name and the escaped visitor details in its description.
 func TestCreateTaskIdempotentUnderRetry(t *testing.T) {
 	e := newEnv(t)
@@ -123,7 +124,7 @@ func TestCreateTaskIdempotentUnderRetry(t *testing.T) {
 	equal(t, "name", task.Name, "Chat with Ivan <b>Petrov</b> on Shop")
 	for _, want := range []string{"Customer: Ivan &lt;b&gt;Petrov&lt;/b&gt;<br>", "Location: Riga, Latvia", "Source: google",
 		"Device: desktop", "OS: macOS", "Browser: Safari", "IP: 203.0.113.5", "Pages visited:<br>- https://shop.example/cart?a=1&amp;b=2",
-		"Plan: gold", "Chatra chat CHAT1, visitor V1."} {
+		"Plan: gold", "Chatra chat CHAT1, visitor V1 (chatrabridge ref "} {
 		contains(t, "description", task.Description, want)
 	}
 
@@ -137,6 +138,53 @@ func TestCreateTaskIdempotentUnderRetry(t *testing.T) {
 	fourth := must[activities.CreateTaskResult](t)(e.acts.CreateTask(ctx, in))
 	if fourth.TaskID == first.TaskID || fourth.Existing {
 		t.Errorf("a later run's episode 1 got %+v, want a new task", fourth)
+	}
+}
+
+// A create whose answer was lost (nothing in the store) is found by its retry in Planfix,
+// also when Planfix keeps no sourceObjectId: by the reference in the description. The
+// same for a contact. Comments have no such reference: the bridge prefers a repeated one
+// to a lost one, but a comment it has recorded is never added twice, also after a reset
+// (a first attempt again).
+func TestCreatesFoundWithoutSourceObjectID(t *testing.T) {
+	for _, hide := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hide=%v", hide), func(t *testing.T) {
+			e := newEnv(t)
+			e.planfix.SetHideSourceObjectIDs(hide)
+			ctx := context.Background()
+			forget := func() {
+				if _, err := e.db.Pool.Exec(ctx, `DELETE FROM effects`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+			in := activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Episode: 1, ContactID: contact, Visitor: ivan()}
+			first := must[activities.CreateTaskResult](t)(e.acts.CreateTask(ctx, in))
+			forget()
+			again := must[activities.CreateTaskResult](t)(e.acts.CreateTask(ctx, in))
+			equal(t, "retried task", again, activities.CreateTaskResult{TaskID: first.TaskID, Existing: true})
+			if n := len(e.planfix.Tasks()); n != 1 {
+				t.Errorf("planfix has %d tasks, want 1", n)
+			}
+
+			ec := activities.EnsureContactInput{IntegrationID: integrationID, ChatID: "NEW-CHAT", ClientID: "NEW-V", Visitor: activities.Visitor{Name: "Olga", Email: "olga@example.com"}}
+			c1 := must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, ec))
+			if _, err := e.db.Pool.Exec(ctx, `DELETE FROM contacts WHERE chatra_client_id = 'NEW-V'`); err != nil {
+				t.Fatal(err)
+			}
+			c2 := must[activities.EnsureContactResult](t)(e.acts.EnsureContact(ctx, ec))
+			equal(t, "retried contact", c2.ContactID, c1.ContactID)
+
+			note := activities.AddNoteInput{IntegrationID: integrationID, TaskID: first.TaskID, Key: "k", Text: "a note"}
+			n1 := must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, note))
+			n2 := must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, note)) // recorded: not added again
+			equal(t, "recorded note", n2.CommentID, n1.CommentID)
+			forget()
+			n3 := must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, note))
+			if want := len(e.planfix.Comments(first.TaskID)); hide != (want == 2) || (!hide && n3.CommentID != n1.CommentID) {
+				t.Errorf("a note whose record was lost: %d comments (id %d, first %d); want it found by its sourceObjectId unless Planfix hides it", want, n3.CommentID, n1.CommentID)
+			}
+		})
 	}
 }
 
@@ -258,9 +306,9 @@ func TestAddNoteRemindsAssigneesInTheLowClass(t *testing.T) {
 	if len(comments) != 2 || !slices.Equal(comments[0].Recipients, []string{"role:assignee"}) || comments[1].Recipients != nil {
 		t.Fatalf("comments = %+v", comments)
 	}
-	// Outside an activity every call looks before it adds (retried): list and add, list,
-	// then the other note's list and add.
-	want := []planfix.Class{planfix.ClassLow, planfix.ClassLow, planfix.ClassLow, planfix.ClassDefault, planfix.ClassDefault}
+	// Outside an activity every call looks before it adds (retried): list and add; the
+	// second finds the first in the store (no request); then the other note's list and add.
+	want := []planfix.Class{planfix.ClassLow, planfix.ClassLow, planfix.ClassDefault, planfix.ClassDefault}
 	if !slices.Equal(lim.classes, want) {
 		t.Errorf("request classes = %q, want %q", lim.classes, want)
 	}

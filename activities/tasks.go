@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
@@ -98,12 +99,23 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	defer heartbeat(ctx)()
 	pf := a.planfix(i)
 	sid := planfix.SourceObjectID(in.IntegrationID, "task", in.ChatID, episodeKey(in.EpisodeKey, in.Episode))
+	// Made before? The store knows once a create has answered (also after a reset of the
+	// workflow, whose create is a first attempt again); Planfix is asked only on a retry,
+	// whose earlier attempt may have made the task without its answer arriving.
+	key := "task:" + sid
+	if r, ok, err := a.effect(ctx, in.IntegrationID, key); err != nil || ok {
+		id, _ := strconv.ParseInt(r, 10, 64)
+		return CreateTaskResult{TaskID: id, Existing: ok}, err
+	}
 	if retried(ctx) {
-		t, ok, err := pf.FindTaskBySourceObjectID(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID)}, sid)
+		t, ok, err := pf.FindTask(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID)}, func(t planfix.Task) bool {
+			return madeWith(t.SourceObjectID, t.Description, sid)
+		})
 		if err != nil {
 			return CreateTaskResult{}, fail(err)
 		}
 		if ok {
+			a.recordEffect(ctx, in.IntegrationID, key, strconv.FormatInt(t.ID, 10))
 			return CreateTaskResult{TaskID: t.ID, Existing: true}, nil
 		}
 	}
@@ -111,7 +123,7 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 		TemplateID:     i.Planfix.TaskTemplateID,
 		SourceObjectID: sid,
 		Name:           TaskName(customerName(in.Visitor, in.ClientID), i.Name),
-		Description:    taskDescription(in),
+		Description:    taskDescription(in, sid),
 		Assigner:       planfix.ContactID(in.ContactID),
 	}
 	for _, u := range i.Planfix.AssigneeUserIDs {
@@ -131,8 +143,24 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	if err != nil {
 		return CreateTaskResult{}, fail(err)
 	}
+	a.recordEffect(ctx, in.IntegrationID, key, strconv.FormatInt(id, 10))
 	return CreateTaskResult{TaskID: id}, nil
 }
+
+// madeWith reports whether an object Planfix returned is the one a create with
+// sourceObjectId sid made: by its sourceObjectId, or, when Planfix returned none (its
+// documentation leaves open whether it keeps one), by the reference to sid that the
+// bridge writes into the description of what it creates (refLine).
+func madeWith(sourceObjectID, description, sid string) bool {
+	if sourceObjectID != "" {
+		return strings.EqualFold(sourceObjectID, sid)
+	}
+	return strings.Contains(strings.ToLower(description), strings.ToLower(sid))
+}
+
+// refLine names sid in the description of a task or contact the bridge creates, so that
+// a retried create finds it whatever Planfix does with sourceObjectId (madeWith).
+func refLine(sid string) string { return "chatrabridge ref " + sid }
 
 // checkContactGone is called once Planfix has refused contactID as the task's assigner
 // and as its counterparty (refused is the last refusal). It returns nil when Planfix
@@ -171,8 +199,8 @@ func TaskName(customer, site string) string {
 }
 
 // taskDescription lists what is known of the visitor, as HTML (each value escaped, one
-// per line).
-func taskDescription(in CreateTaskInput) string {
+// per line), and ends with the chat, the visitor and the create's reference (refLine).
+func taskDescription(in CreateTaskInput, sid string) string {
 	v := in.Visitor
 	var lines []string
 	add := func(label, value string) {
@@ -203,7 +231,7 @@ func taskDescription(in CreateTaskInput) string {
 	for _, k := range slices.Sorted(maps.Keys(v.Extra)) {
 		add(k, v.Extra[k])
 	}
-	lines = append(lines, "", fmt.Sprintf("Chatra chat %s, visitor %s.", in.ChatID, in.ClientID))
+	lines = append(lines, "", fmt.Sprintf("Chatra chat %s, visitor %s (%s).", in.ChatID, in.ClientID, refLine(sid)))
 	return planfix.TextToHTML(strings.Join(lines, "\n"))
 }
 

@@ -652,8 +652,8 @@ type taskBody struct {
 // CreateTask creates a task with POST /task/ and returns its number.
 //
 // It is not idempotent by itself. A caller that may retry sets SourceObjectID and looks
-// first with FindTaskBySourceObjectID (filtered by the assigner), since Planfix offers no
-// lookup by sourceObjectId.
+// first with FindTask (filtered by the assigner), since Planfix offers no lookup by
+// sourceObjectId.
 func (c *Client) CreateTask(ctx context.Context, nt NewTask) (int64, error) {
 	body := taskBody{SourceObjectID: nt.SourceObjectID, Name: nt.Name, Description: nt.Description,
 		Assignees: newPeopleRef(nt.Assignees), ProcessID: nt.ProcessID}
@@ -755,17 +755,17 @@ func (c *Client) Tasks(ctx context.Context, q TaskQuery) iter.Seq2[Task, error] 
 	})
 }
 
-// FindTaskBySourceObjectID looks through the tasks q selects (for example
-// TaskFilterAssigner with the customer's contact) for the one created with
-// sourceObjectID, and reports false when there is none. Planfix has no filter by
+// FindTask looks through the tasks q selects (for example TaskFilterAssigner with the
+// customer's contact), with their sourceObjectId and description read, for the first
+// one match accepts, and reports false when there is none. Planfix has no filter by
 // sourceObjectId, so the match is made here, page by page; narrow q to keep it cheap.
-func (c *Client) FindTaskBySourceObjectID(ctx context.Context, q TaskQuery, sourceObjectID string) (Task, bool, error) {
-	q.Fields = withField(q.Fields, DefaultTaskFields, "sourceObjectId")
+func (c *Client) FindTask(ctx context.Context, q TaskQuery, match func(Task) bool) (Task, bool, error) {
+	q.Fields = withField(withField(q.Fields, DefaultTaskFields, "sourceObjectId"), DefaultTaskFields, "description")
 	for t, err := range c.Tasks(ctx, q) {
 		if err != nil {
 			return Task{}, false, err
 		}
-		if sourceObjectID != "" && strings.EqualFold(t.SourceObjectID, sourceObjectID) {
+		if match(t) {
 			return t, true, nil
 		}
 	}

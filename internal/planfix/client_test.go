@@ -364,15 +364,18 @@ func TestPagination(t *testing.T) {
 
 	// A match on the second page is found, and the search stops there.
 	n0 = len(f.sb.RequestLog())
-	task, ok, err := f.client.FindTaskBySourceObjectID(ctx, q, sids[150])
+	bySource := func(sid string) func(planfix.Task) bool {
+		return func(t planfix.Task) bool { return strings.EqualFold(t.SourceObjectID, sid) }
+	}
+	task, ok, err := f.client.FindTask(ctx, q, bySource(sids[150]))
 	if err != nil || !ok || task.ID != 151 {
-		t.Fatalf("FindTaskBySourceObjectID = %+v, %v, %v; want task 151", task, ok, err)
+		t.Fatalf("FindTask = %+v, %v, %v; want task 151", task, ok, err)
 	}
 	if n := len(f.sb.RequestLog()) - n0; n != 2 {
-		t.Errorf("FindTaskBySourceObjectID made %d requests, want 2", n)
+		t.Errorf("FindTask made %d requests, want 2", n)
 	}
-	if _, ok, err := f.client.FindTaskBySourceObjectID(ctx, q, planfix.SourceObjectID("never")); ok || err != nil {
-		t.Errorf("FindTaskBySourceObjectID(unknown) = %v, %v; want not found", ok, err)
+	if _, ok, err := f.client.FindTask(ctx, q, bySource(planfix.SourceObjectID("never"))); ok || err != nil {
+		t.Errorf("FindTask(unknown) = %v, %v; want not found", ok, err)
 	}
 
 	// Exactly 200 comments: two full pages and an empty one.

@@ -53,6 +53,7 @@ type Planfix struct {
 	now   func() time.Time
 
 	mu           sync.Mutex
+	hideSources  bool // SetHideSourceObjectIDs
 	rateInterval time.Duration
 	lastRequest  map[string]time.Time // by token
 	dailyQuota   int
@@ -243,6 +244,24 @@ func (p *Planfix) SetRateInterval(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rateInterval = max(d, 0)
+}
+
+// SetHideSourceObjectIDs makes the sandbox behave as a Planfix that keeps no
+// sourceObjectId, or does not return it (the spec leaves open whether one sent without a
+// sourceId is kept): every task, contact and comment it answers with has an empty
+// sourceObjectId. A client must then find what a lost create made by other fields.
+func (p *Planfix) SetHideSourceObjectIDs(hide bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hideSources = hide
+}
+
+// sourceJSON is a stored sourceObjectId as the sandbox answers it (p.mu held).
+func (p *Planfix) sourceJSON(id string) string {
+	if p.hideSources {
+		return ""
+	}
+	return id
 }
 
 // SetDailyQuota sets how many requests the account may make in total (the sandbox's
@@ -867,7 +886,7 @@ func (p *Planfix) taskJSON(t *PlanfixTask) map[string]any {
 		"assignees":      map[string]any{"users": users, "groups": []any{}},
 		"dateTime":       planfixTime(t.Created),
 		"isDeleted":      false,
-		"sourceObjectId": t.SourceObjectID,
+		"sourceObjectId": p.sourceJSON(t.SourceObjectID),
 	}
 	if t.TemplateID != 0 {
 		m["template"] = map[string]any{"id": t.TemplateID}
@@ -878,7 +897,7 @@ func (p *Planfix) taskJSON(t *PlanfixTask) map[string]any {
 	return m
 }
 
-func planfixContactJSON(c *PlanfixContact) map[string]any {
+func (p *Planfix) contactJSON(c *PlanfixContact) map[string]any {
 	phones := make([]map[string]any, 0, len(c.Phones))
 	for _, ph := range c.Phones {
 		phones = append(phones, map[string]any{"number": ph.Number, "maskedNumber": ph.Number, "type": ph.Type})
@@ -886,7 +905,7 @@ func planfixContactJSON(c *PlanfixContact) map[string]any {
 	m := map[string]any{
 		"id": c.ID, "name": c.Name, "midname": c.Midname, "lastname": c.Lastname, "email": c.Email,
 		"phones": phones, "description": c.Description, "isCompany": c.IsCompany, "isDeleted": false,
-		"createdDate": planfixTime(c.Created), "sourceObjectId": c.SourceObjectID,
+		"createdDate": planfixTime(c.Created), "sourceObjectId": p.sourceJSON(c.SourceObjectID),
 	}
 	if c.TemplateID != 0 {
 		m["template"] = map[string]any{"id": c.TemplateID}
@@ -898,7 +917,7 @@ func (p *Planfix) commentJSON(c *PlanfixComment) map[string]any {
 	m := map[string]any{
 		"id": c.ID, "description": c.Description, "owner": p.personJSON(c.Owner), "dateTime": planfixTime(c.Created),
 		"type": "Comment", "fromType": "Planfix", "isDeleted": false, "isHidden": c.IsHidden, "isPinned": false,
-		"files": []any{}, "sourceObjectId": c.SourceObjectID,
+		"files": []any{}, "sourceObjectId": p.sourceJSON(c.SourceObjectID),
 	}
 	if c.TaskID != 0 {
 		m["task"] = map[string]any{"id": c.TaskID}
@@ -1089,7 +1108,7 @@ func (p *Planfix) serveContactList(w http.ResponseWriter, r *http.Request) {
 	fields := planfixFields(b.Fields)
 	out := make([]map[string]any, 0, hi-lo)
 	for _, c := range matched[lo:hi] {
-		out = append(out, planfixPick(planfixContactJSON(c), fields))
+		out = append(out, planfixPick(p.contactJSON(c), fields))
 	}
 	planfixOK(w, "contacts", out)
 }
@@ -1165,7 +1184,7 @@ func (p *Planfix) serveContactGet(w http.ResponseWriter, r *http.Request) {
 		planfixFail(w, http.StatusNotFound, 2000, "Contact not found by id "+r.PathValue("id"))
 		return
 	}
-	planfixOK(w, "contact", planfixPick(planfixContactJSON(c), planfixFields(r.URL.Query().Get("fields"))))
+	planfixOK(w, "contact", planfixPick(p.contactJSON(c), planfixFields(r.URL.Query().Get("fields"))))
 }
 
 // planfixFailures answers 200 with the fields an update did not change: one failure as an
