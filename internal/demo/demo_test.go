@@ -145,8 +145,8 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	res, err := demo.Run(context.Background(), demo.Options{DataDir: bad, Timeout: 90 * time.Second, Out: &out})
 	var se *demo.StepError
-	if !errors.As(err, &se) || se.Step != demo.StepEmployee || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("with a wrong Planfix token: %v, want a failure at %q naming the 401\n%s", err, demo.StepEmployee, out.String())
+	if !errors.As(err, &se) || se.Step != demo.StepEmployee || !strings.Contains(err.Error(), "(unauthorized)") {
+		t.Fatalf("with a wrong Planfix token: %v, want a failure at %q naming the refusal\n%s", err, demo.StepEmployee, out.String())
 	}
 	if res == nil || res.Passed {
 		t.Errorf("result of a failed run: %+v", res)

@@ -267,6 +267,7 @@ func (r *run) employeeReply(ctx context.Context) (string, error) {
 	// What the Planfix scenario sends. The conversation is findable by its task once the
 	// workflow has saved it; until then the bridge answers {"ignored":...}, so ask again.
 	payload := map[string]any{"taskId": r.taskID, "commentId": created.ID}
+	var refused error // a 200 that refuses for good (Planfix is never answered otherwise)
 	err = r.poll(ctx, func() (bool, string) {
 		status, body, err := r.do(ctx, http.MethodPost, r.dev.PlanfixWebhookURL, payload)
 		switch {
@@ -281,8 +282,14 @@ func (r *run) employeeReply(ctx context.Context) (string, error) {
 			OK         bool   `json:"ok"`
 			WorkflowID string `json:"workflowId"`
 			Ignored    string `json:"ignored"`
+			Refused    string `json:"refused"`
+			Code       string `json:"code"`
 		}
 		_ = json.Unmarshal(body, &ans)
+		if ans.Refused != "" && ans.Code != "" {
+			refused = fmt.Errorf("the Planfix webhook refused the request for good (%s): %s", ans.Code, ans.Refused)
+			return true, ""
+		}
 		if ans.Ignored != "" {
 			return false, "the Planfix webhook answered 200 but ignored the comment: " + ans.Ignored
 		}
@@ -291,6 +298,9 @@ func (r *run) employeeReply(ctx context.Context) (string, error) {
 		}
 		return true, ""
 	}, permanentOn(func(status int) bool { return status >= 400 && status < 500 && status != http.StatusTooManyRequests }))
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return "", err
 	}
