@@ -11,7 +11,9 @@ import (
 	"go.temporal.io/sdk/converter"
 )
 
-func b64(fill byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, KeySize)) }
+func b64(fill byte) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{fill}, KeySize))
+}
 
 func mustKeys(t *testing.T, payloadKey, secretsKey string) *Keys {
 	t.Helper()

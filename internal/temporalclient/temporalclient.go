@@ -41,7 +41,7 @@ type Params struct {
 	Metrics client.MetricsHandler `optional:"true"`
 	// Codec, when given, encodes and decodes every payload and failure.
 	Codec *codec.Codec `optional:"true"`
-	LC      fx.Lifecycle
+	LC    fx.Lifecycle
 }
 
 // New dials Temporal, waiting up to 30 s for it to answer, and closes the client when the
