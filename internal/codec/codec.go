@@ -210,6 +210,9 @@ func New(keys *Keys, encrypt bool) *Codec {
 	return &Codec{keys: keys, encrypt: encrypt}
 }
 
+// SearchKey is the key of the customer search hashes (Keys.SearchKey).
+func (c *Codec) SearchKey() []byte { return c.keys.SearchKey() }
+
 // Encrypts says whether Encode encrypts.
 func (c *Codec) Encrypts() bool { return c.encrypt }
 
