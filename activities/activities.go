@@ -79,6 +79,9 @@ type Activities struct {
 	PlanfixObserver planfix.Observer
 	// Logger receives what the activities log besides Temporal's own activity logger.
 	Logger *slog.Logger
+	// CustomerSearch is CUSTOMER_SEARCH, passed to the workflows in Settings; "" is
+	// "clear".
+	CustomerSearch string
 }
 
 // New returns the activities over the store, the integrations and the shared Planfix

@@ -28,6 +28,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -107,6 +108,10 @@ type webhooks struct {
 	refusals      *prometheus.CounterVec
 	sites         siteNames
 	inFlight      inFlight
+	// customerSearch is CUSTOMER_SEARCH: what the start sets as CustomerEmail and
+	// CustomerName ("clear", "hash" with searchKey, "off").
+	customerSearch string
+	searchKey      []byte
 }
 
 // siteNameTTL is how long a cached integration's name and options are used (for
@@ -220,6 +225,16 @@ func newWebhooks(p Params) *webhooks {
 		taskQueue:     p.Config.TaskQueue,
 		timeout:       p.Webhooks.Timeout,
 		logger:        p.Logger,
+
+		customerSearch: p.Config.CustomerSearch,
+	}
+	if w.customerSearch == "hash" {
+		if p.Codec == nil {
+			// No key to hash with: set nothing rather than the clear values.
+			w.customerSearch = "off"
+		} else {
+			w.searchKey = p.Codec.SearchKey()
+		}
 	}
 	if w.tokens == nil {
 		w.tokens = p.DB
@@ -574,7 +589,7 @@ func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, 
 	for _, kv := range []struct {
 		key temporal.SearchAttributeKeyKeyword
 		v   string
-	}{{workflows.SAClientID, clientID}, {workflows.SAName, customer}, {workflows.SAEmail, email}} {
+	}{{workflows.SAClientID, clientID}, {workflows.SAName, w.searchValue(customer)}, {workflows.SAEmail, w.searchValue(email)}} {
 		if v := strings.TrimSpace(kv.v); v != "" {
 			attrs = append(attrs, kv.key.ValueSet(truncateBytes(v, maxKeywordBytes)))
 		}
@@ -587,6 +602,19 @@ func (w *webhooks) startOptions(ctx context.Context, workflowID, integrationID, 
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
 		StaticSummary:            summary(customer, w.sites.name(ctx, integrationID), chatID),
 	}
+}
+
+// searchValue is what the CustomerName or CustomerEmail search attribute holds of v, by
+// CUSTOMER_SEARCH: v, its keyed hash (codec.SearchHash, which `chatrabridge search-key`
+// prints), or nothing.
+func (w *webhooks) searchValue(v string) string {
+	switch w.customerSearch {
+	case "hash":
+		return codec.SearchHash(w.searchKey, v)
+	case "off":
+		return ""
+	}
+	return v
 }
 
 // summary is the conversation's static summary in the Web UI: "Chat with Ivan on
