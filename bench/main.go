@@ -43,6 +43,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -254,7 +255,14 @@ func run() error {
 		return fmt.Errorf("integration: %w", err)
 	}
 
-	e.tc, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)})
+	// The benchmark's own client reads the state the workers encrypted.
+	keys, err := codec.ParseKeys(cfg.PayloadKey.Reveal(), cfg.SecretsKey.Reveal())
+	if err != nil {
+		return err
+	}
+	tcOpts := client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}
+	codec.Apply(&tcOpts, codec.New(keys, false))
+	e.tc, err = client.Dial(tcOpts)
 	if err != nil {
 		return err
 	}
