@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,7 +47,7 @@ func freePort(t *testing.T) int {
 // startDev runs the real `chatrabridge dev` graph (embedded Temporal, worker, API,
 // sandbox, demo integration) on free ports and a fresh schema, and returns its data
 // directory.
-func startDev(t *testing.T) string {
+func startDev(t *testing.T) (string, config.Config) {
 	t.Helper()
 	_, dbURL := postgrestest.New(t)
 	dir := t.TempDir()
@@ -76,7 +77,7 @@ func startDev(t *testing.T) string {
 			t.Errorf("stop dev: %v", err)
 		}
 	})
-	return dir
+	return dir, cfg
 }
 
 // The demo against the dev stack: it passes, prints the task, its comments, what the
@@ -84,7 +85,7 @@ func startDev(t *testing.T) string {
 // Then it fails, naming the step, when the Planfix webhook refuses it, and when dev
 // has not run.
 func TestDemo(t *testing.T) {
-	dir := startDev(t)
+	dir, cfg := startDev(t)
 
 	var first *demo.Result
 	for run := 1; run <= 2; run++ {
@@ -138,6 +139,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	checkHistoryEncrypted(t, dir, first)
+	checkCodecServer(t, app.DevCodecEndpoint(cfg), dir, first)
 
 	// A Planfix webhook that refuses the token: the demo stops at that step, says why, and
 	// shows what the conversation reports.
@@ -272,5 +274,50 @@ func checkHistoryEncrypted(t *testing.T, dir string, res *demo.Result) {
 		if !strings.Contains(clear, s) {
 			t.Errorf("the history read through the codec lacks %q", s)
 		}
+	}
+}
+
+// checkCodecServer decodes the conversation's summary, encrypted in Temporal, through the
+// codec endpoint `dev` gives its Web UI, as the UI does.
+func checkCodecServer(t *testing.T, endpoint, dir string, res *demo.Result) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, app.DemoWebhooksFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev app.DevDemo
+	if err := json.Unmarshal(data, &dev); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: dev.TemporalAddress, Namespace: dev.Namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), res.WorkflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := desc.GetExecutionConfig().GetUserMetadata().GetSummary()
+	if string(summary.GetMetadata()[codec.MetadataEncoding]) != codec.EncodingEncrypted {
+		t.Fatalf("the summary is not encrypted: %v", summary.GetMetadata())
+	}
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{summary}})
+	req, _ := http.NewRequest(http.MethodPost, endpoint+"/decode", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Namespace", dev.Namespace)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	var decoded commonpb.Payloads
+	if resp.StatusCode != http.StatusOK || protojson.Unmarshal(out, &decoded) != nil || len(decoded.Payloads) != 1 {
+		t.Fatalf("the codec endpoint answered %d %s", resp.StatusCode, out)
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(decoded.Payloads[0], &s); err != nil || s != res.Summary {
+		t.Fatalf("decoded summary %q (%v), want %q", s, err, res.Summary)
 	}
 }
