@@ -307,13 +307,15 @@ func DataConverter(c *Codec) converter.DataConverter {
 }
 
 // Apply makes the client (and the workers built on it) encode and decode through c: its
-// data converter, and, when c encrypts, a failure converter that encrypts failure
-// messages too.
+// data converter, and a failure converter over it, which reads failures' details and
+// encoded messages through the codec (the SDK's default one would not) and, when c
+// encrypts, moves failure messages into an encrypted payload too.
 func Apply(o *client.Options, c *Codec) {
 	o.DataConverter = DataConverter(c)
-	if c.Encrypts() {
-		o.FailureConverter = FailureConverter(o.DataConverter)
-	}
+	o.FailureConverter = temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+		DataConverter:          o.DataConverter,
+		EncodeCommonAttributes: c.Encrypts(),
+	})
 }
 
 // FailureConverter moves failures' messages and stack traces into an encoded payload,

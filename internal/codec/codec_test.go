@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 )
 
 func b64(fill byte) string {
@@ -138,5 +140,30 @@ func TestSearchHash(t *testing.T) {
 	}
 	if SearchHash(k, "  ") != "" {
 		t.Fatal("empty value hashed")
+	}
+}
+
+// A failure written by an encrypting worker (its message in an encrypted payload) reads
+// back through a decode-only client, which writes its own failures in clear.
+func TestFailuresThroughApply(t *testing.T) {
+	keys := mustKeys(t, "k1:"+b64(1), "")
+	var on, off client.Options
+	Apply(&on, New(keys, true))
+	Apply(&off, New(keys, false))
+	f := on.FailureConverter.ErrorToFailure(temporal.NewApplicationError("the customer ann@example.com is unknown", "NotFound", "detail +7 900"))
+	if strings.Contains(f.String(), "ann@example.com") || strings.Contains(f.String(), "900") {
+		t.Fatalf("the failure holds the text in clear: %v", f)
+	}
+	err := off.FailureConverter.FailureToError(f)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || !strings.Contains(app.Error(), "ann@example.com") || app.Type() != "NotFound" {
+		t.Fatalf("read back %v", err)
+	}
+	var detail string
+	if err := app.Details(&detail); err != nil || detail != "detail +7 900" {
+		t.Fatalf("detail %q %v", detail, err)
+	}
+	if g := off.FailureConverter.ErrorToFailure(errors.New("in clear")); g.GetMessage() != "in clear" {
+		t.Fatalf("a decode-only client's failure: %v", g)
 	}
 }
