@@ -70,8 +70,7 @@ func (cs *codecServer) cors(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !slices.Contains(cs.origins, strings.TrimRight(origin, "/")) {
 			cs.logger.Warn("codec server: refused a request from an origin not in CODEC_CORS_ORIGINS", "origin", origin, "remote", c.RealIP())
-			return c.JSON(http.StatusForbidden, ErrorBody{Error: ErrorDetail{Code: "forbidden",
-				Message: "origin " + origin + " may not call the codec server: add it to CODEC_CORS_ORIGINS"}})
+			return chatrabridge.Errorf(chatrabridge.EFORBIDDEN, "origin %s may not call the codec server: add it to CODEC_CORS_ORIGINS", origin)
 		}
 		h.Set(echo.HeaderAccessControlAllowOrigin, origin)
 		h.Set(echo.HeaderAccessControlAllowCredentials, "true")
