@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -166,4 +167,34 @@ func TestFailuresThroughApply(t *testing.T) {
 	if g := off.FailureConverter.ErrorToFailure(errors.New("in clear")); g.GetMessage() != "in clear" {
 		t.Fatalf("a decode-only client's failure: %v", g)
 	}
+}
+
+// The cost per payload of a conversation's typical size (a message signal, ~1 KiB) and a
+// large one (a transcript, ~64 KiB): go test -bench . ./internal/codec
+func BenchmarkCodec(b *testing.B) {
+	c := New(mustKeysB(b), true)
+	for _, size := range []int{1 << 10, 64 << 10} {
+		p := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain")}, Data: bytes.Repeat([]byte("a"), size)}
+		enc, _ := c.Encode([]*commonpb.Payload{p})
+		b.Run(fmt.Sprintf("encode-%dKiB", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				_, _ = c.Encode([]*commonpb.Payload{p})
+			}
+		})
+		b.Run(fmt.Sprintf("decode-%dKiB", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				_, _ = c.Decode(enc)
+			}
+		})
+	}
+}
+
+func mustKeysB(b *testing.B) *Keys {
+	k, err := ParseKeys("k1:"+b64(1), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
 }
