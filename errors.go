@@ -15,6 +15,7 @@ const (
 	EINVALID      = "invalid"
 	ENOTFOUND     = "not_found"
 	EUNAUTHORIZED = "unauthorized"
+	EFORBIDDEN    = "forbidden" // authenticated or not, this caller may not (a browser origin)
 	EUNAVAILABLE  = "unavailable"
 	ETOOLARGE     = "too_large"
 	ELIMIT        = "limit_exceeded" // a limit on what one integration may do was reached; later is fine

@@ -89,6 +89,9 @@ type Activities struct {
 	PlanfixObserver planfix.Observer
 	// Logger receives what the activities log besides Temporal's own activity logger.
 	Logger *slog.Logger
+	// CustomerSearch is CUSTOMER_SEARCH, passed to the workflows in Settings; "" is
+	// "clear".
+	CustomerSearch string
 	// OptionalReserve is the X-RateLimit-Remaining under which the optional Planfix
 	// calls are skipped (quota.go): 0 means DefaultOptionalReserve, negative never.
 	OptionalReserve int

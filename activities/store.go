@@ -29,6 +29,9 @@ func (a *Activities) LoadSettings(ctx context.Context, in LoadSettingsInput) (Se
 		TrustEmailClaims:          i.Options.TrustEmailClaims,
 		FirstResponse:             i.Options.FirstResponse,
 	}
+	if a.CustomerSearch != "clear" {
+		s.CustomerSearch = a.CustomerSearch
+	}
 	if s.LateReplyWindow <= 0 {
 		s.LateReplyWindow = chatrabridge.DefaultLateReplyWindow
 	}

@@ -57,6 +57,11 @@ type Settings struct {
 	// FirstResponse is the first-response target and its reminders; the zero value
 	// (also what settings recorded before it existed decode into) reminds nobody.
 	FirstResponse chatrabridge.FirstResponse `json:"firstResponse,omitzero"`
+	// CustomerSearch is what the CustomerEmail and CustomerName search attributes hold
+	// (CUSTOMER_SEARCH of the worker): "" or "clear", the workflow keeps them up to date;
+	// "hash" or "off", only the start sets them (hashed, or not at all) and the workflow
+	// never upserts them. Settings recorded before it existed decode into "".
+	CustomerSearch string `json:"customerSearch,omitempty"`
 }
 
 // EnsureContactInput asks for the Planfix contact of a visitor. ContactID is the contact

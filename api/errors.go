@@ -17,6 +17,8 @@ func errorStatus(code string) int {
 		return http.StatusBadRequest
 	case chatrabridge.EUNAUTHORIZED:
 		return http.StatusUnauthorized
+	case chatrabridge.EFORBIDDEN:
+		return http.StatusForbidden
 	case chatrabridge.ENOTFOUND:
 		return http.StatusNotFound
 	case chatrabridge.ECONFLICT:

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/fx"
 
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -97,6 +98,9 @@ type Params struct {
 	// SearchAttributes, when given, is checked by /readyz: a namespace without the
 	// workflows' search attributes refuses every conversation.
 	SearchAttributes *temporalclient.SearchAttributes `optional:"true"`
+	// Codec, when given, is served as the codec server of the Web UI and the CLI
+	// (/codec/encode, /codec/decode).
+	Codec *codec.Codec `optional:"true"`
 }
 
 // Server is the HTTP API.
@@ -112,6 +116,7 @@ type Server struct {
 	admin       *admin
 	waiting     *waitingGauge
 	searchAttrs *temporalclient.SearchAttributes
+	codec       *codecServer
 }
 
 // New builds the server and its routes. /metrics is among them unless
@@ -119,7 +124,7 @@ type Server struct {
 // the connection's, or, behind a proxy of Config.TrustedProxies, what its
 // X-Forwarded-For says.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p), searchAttrs: p.SearchAttributes,
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p), searchAttrs: p.SearchAttributes, codec: newCodecServer(p),
 		metrics: promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -137,6 +142,7 @@ func New(p Params) *Server {
 	}
 	s.webhookRoutes(e)
 	s.adminRoutes(e)
+	s.codecRoutes(e)
 	return s
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
@@ -118,6 +119,10 @@ type webhooks struct {
 	refusals      *prometheus.CounterVec
 	sites         siteNames
 	inFlight      inFlight
+	// customerSearch is CUSTOMER_SEARCH: what the start sets as CustomerEmail and
+	// CustomerName ("clear", "hash" with searchKey, "off").
+	customerSearch string
+	searchKey      []byte
 }
 
 // siteNameTTL is how long a cached integration's name and options are used (for
@@ -232,6 +237,16 @@ func newWebhooks(p Params) *webhooks {
 		taskQueue:     p.Config.TaskQueue,
 		timeout:       p.Webhooks.Timeout,
 		logger:        p.Logger,
+
+		customerSearch: p.Config.CustomerSearch,
+	}
+	if w.customerSearch == "hash" {
+		if p.Codec == nil {
+			// No key to hash with: set nothing rather than the clear values.
+			w.customerSearch = "off"
+		} else {
+			w.searchKey = p.Codec.SearchKey()
+		}
 	}
 	if w.tokens == nil {
 		w.tokens = p.DB
@@ -605,8 +620,8 @@ func (w *webhooks) delivery(ctx context.Context, workflowID, integrationID, chat
 		WorkflowID: workflowID,
 		TaskQueue:  w.taskQueue,
 		Input:      workflows.ConversationInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID},
-		Customer:   customer,
-		Email:      email,
+		Customer:   w.searchValue(customer),
+		Email:      w.searchValue(email),
 		Summary:    summary(customer, w.sites.name(ctx, integrationID), chatID),
 	}
 }
@@ -702,6 +717,19 @@ func (w *webhooks) queue(c echo.Context, d inbox.Delivery) error {
 	}
 	c.Set(outcomeContextKey, outcomeQueued)
 	return nil
+}
+
+// searchValue is what the CustomerName or CustomerEmail search attribute holds of v, by
+// CUSTOMER_SEARCH: v, its keyed hash (codec.SearchHash, which `chatrabridge search-key`
+// prints), or nothing.
+func (w *webhooks) searchValue(v string) string {
+	switch w.customerSearch {
+	case "hash":
+		return codec.SearchHash(w.searchKey, v)
+	case "off":
+		return ""
+	}
+	return v
 }
 
 // summary is the conversation's static summary in the Web UI: "Chat with Ivan on

@@ -33,6 +33,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
@@ -244,6 +245,9 @@ type harnessOptions struct {
 	tokens      api.WebhookTokens
 	timeout     time.Duration
 	maxInFlight int
+	// customerSearch is CUSTOMER_SEARCH (default clear), hashing with codec's key.
+	customerSearch string
+	codec          *codec.Codec
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -261,8 +265,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	s := api.New(api.Params{
 		DB: o.db, Temporal: o.temporal, Metrics: reg, Logger: logger,
 		Integrations: postgres.NewIntegrationStore(o.db, testSealer(t)),
-		Config:       config.Config{TaskQueue: recorderQueue},
+		Config:       config.Config{TaskQueue: recorderQueue, CustomerSearch: o.customerSearch},
 		Webhooks:     api.WebhookOptions{Tokens: o.tokens, Timeout: o.timeout, MaxInFlight: o.maxInFlight},
+		Codec:        o.codec,
 	})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
@@ -1014,3 +1019,38 @@ func TestChatraWebhookStoreDownRemembersTokens(t *testing.T) {
 	a = h.chatra(t, in, chatraBody("chatStarted", "REMEMBER", "V", "", ""))
 	errorAnswer(t, a, http.StatusServiceUnavailable, chatrabridge.EUNAVAILABLE)
 }
+
+// CUSTOMER_SEARCH: the start sets the customer's email and name in clear (by default), as
+// the keyed hash `chatrabridge search-key` prints, or not at all; the other search
+// attributes stay as they are.
+func TestChatraWebhookCustomerSearch(t *testing.T) {
+	keys, err := codec.ParseKeys("", testSecretsKeyForSearch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := codec.New(keys, true)
+	for _, c := range []struct{ mode, email, name string }{
+		{"clear", "Ivan@Example.com", "Ivan"},
+		{"hash", codec.SearchHash(keys.SearchKey(), "ivan@example.com"), codec.SearchHash(keys.SearchKey(), "ivan")},
+		{"off", "", ""},
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{customerSearch: c.mode, codec: cd})
+			in := newIntegration(t, h.db)
+			workflowID, _ := okAnswer(t, h.chatra(t, in, chatraBody("chatStarted", "CS-"+c.mode, "V1", "", `,"name":"Ivan","email":"Ivan@Example.com"`)))
+			desc, err := temporalClient.DescribeWorkflow(context.Background(), workflowID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			sa := desc.TypedSearchAttributes
+			email, _ := sa.GetKeyword(workflows.SAEmail)
+			name, _ := sa.GetKeyword(workflows.SAName)
+			chat, _ := sa.GetKeyword(workflows.SAChatID)
+			if email != c.email || name != c.name || chat != "CS-"+c.mode {
+				t.Errorf("CustomerEmail %q, CustomerName %q, ChatraChatId %q; want %q, %q", email, name, chat, c.email, c.name)
+			}
+		})
+	}
+}
+
+const testSecretsKeyForSearch = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="

@@ -43,6 +43,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -74,6 +75,7 @@ var (
 	fastLimit   = flag.Duration("fast-interval", 5*time.Millisecond, "the bridge's Planfix limiter interval outside the burst (the sandbox's limit is off there)")
 	taskBase    = flag.Bool("task-baseline", true, "run the chat-to-task baseline (a plain SDK workflow with as many activities, same rate) before the bridge")
 	baseLike    = flag.Bool("task-baseline-like", false, "the task baseline also takes two signals and upserts search attributes three times per workflow, as a conversation does")
+	encryption  = flag.String("payload-encryption", "on", "PAYLOAD_ENCRYPTION of the bridge: on (the default, as in production) or off, to measure what encryption costs")
 	pollers     = flag.String("worker-pollers", "auto", "workflow and activity task pollers of the bridge's worker and of the task baseline's: auto (scaling, the bridge's default) or a fixed number of each (2 is the SDK's default)")
 	memProfile  = flag.String("memprofile", "", "write a heap profile (in use, after GC) at each size of the memory scenario to this file, suffixed with the size (go tool pprof -sample_index=inuse_space -top)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the scenarios (the whole process: bridge, embedded Temporal server, sandbox) to this file")
@@ -224,6 +226,13 @@ func run() error {
 	cfg.DatabaseURL, cfg.HTTPAddr, cfg.TaskQueue = secrets.String(url), "127.0.0.1:0", e.taskQueue
 	cfg.AdminToken, cfg.SecretsKey = "bench-admin-token", sealKey
 	cfg.WebhookMaxInFlight = 1024 // the benchmark measures throughput: the bound against abuse stays out of its way
+	switch *encryption {
+	case "on":
+	case "off":
+		cfg.PayloadEncryption = false
+	default:
+		return fmt.Errorf("-payload-encryption=%q: want on or off", *encryption)
+	}
 
 	var (
 		s     *api.Server
@@ -264,7 +273,14 @@ func run() error {
 		return fmt.Errorf("integration: %w", err)
 	}
 
-	e.tc, err = client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)})
+	// The benchmark's own client reads the state the workers encrypted.
+	keys, err := codec.ParseKeys(cfg.PayloadKey.Reveal(), cfg.SecretsKey.Reveal())
+	if err != nil {
+		return err
+	}
+	tcOpts := client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}
+	codec.Apply(&tcOpts, codec.New(keys, false))
+	e.tc, err = client.Dial(tcOpts)
 	if err != nil {
 		return err
 	}

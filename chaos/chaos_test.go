@@ -31,13 +31,17 @@ import (
 	"testing"
 	"time"
 
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
 	"github.com/chatrabridge/chatrabridge/api"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
@@ -351,6 +355,11 @@ func (s *stack) replyAndClose(cs []*chat, times int) {
 // its pending workflow task and activities with their attempts and last failures.
 func (s *stack) diagnose() {
 	s.diagnosed.Do(func() {
+		// Failures' messages are encrypted: read them with the stack's keys.
+		failures := temporal.GetDefaultFailureConverter()
+		if keys, err := codec.ParseKeys("", sealKey); err == nil {
+			failures = codec.FailureConverter(codec.DataConverter(codec.New(keys, false)))
+		}
 		c, err := client.Dial(client.Options{HostPort: s.temporal, Namespace: s.namespace, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			s.t.Logf("diagnose: %v", err)
@@ -372,7 +381,7 @@ func (s *stack) diagnose() {
 				line += fmt.Sprintf("; workflow task %s attempt %d", wt.GetState(), wt.GetAttempt())
 			}
 			for _, a := range d.GetPendingActivities() {
-				line += fmt.Sprintf("; activity %s %s attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), a.GetLastFailure().GetMessage())
+				line += fmt.Sprintf("; activity %s %s attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), failureMessage(failures, a.GetLastFailure()))
 			}
 			s.t.Log(line)
 		}
@@ -587,4 +596,12 @@ func TestWebhooksRepeatedAndShuffled(t *testing.T) {
 	wg.Wait()
 	s.replyAndClose(cs, 3)
 	s.check(cs)
+}
+
+// failureMessage is a failure's message, decoded from its encrypted attributes.
+func failureMessage(fc converter.FailureConverter, f *failurepb.Failure) string {
+	if f == nil {
+		return ""
+	}
+	return fc.FailureToError(f).Error()
 }

@@ -76,7 +76,7 @@ func freshDatabase(t *testing.T) string {
 // procEnv is the environment of the bridge's processes: the test's own, without anything
 // of the bridge's or Temporal's that the test process may have set, plus vars.
 func procEnv(vars map[string]string) []string {
-	own := []string{"DATABASE_URL", "TEMPORAL_", "SECRETS_KEY", "ADMIN_TOKEN", "TASK_QUEUE", "LOG_LEVEL", "LOG_FORMAT", "HTTP_ADDR", "PUBLIC_URL"}
+	own := []string{"DATABASE_URL", "TEMPORAL_", "SECRETS_KEY", "ADMIN_TOKEN", "TASK_QUEUE", "LOG_LEVEL", "LOG_FORMAT", "HTTP_ADDR", "PUBLIC_URL", "PAYLOAD_", "CODEC_", "CUSTOMER_SEARCH"}
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,13 +13,16 @@ import (
 	"text/tabwriter"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
@@ -66,7 +70,15 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		t.Fatalf("start the embedded Temporal server: %v", err)
 	}
 	t.Cleanup(srv.Stop)
-	tc, err := client.Dial(client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)})
+	// The test's client reads what the workers encrypted (their keys are derived from
+	// sealKey); what it sends stays in clear, which the old release reads too.
+	keys, err := codec.ParseKeys("", sealKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.Options{HostPort: srv.Address(), Namespace: srv.Namespace(), Logger: slog.New(slog.DiscardHandler)}
+	codec.Apply(&opts, codec.New(keys, false))
+	tc, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +173,12 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	E.atSwitch = "not started"
 
 	// ---- The deploy: the new worker beside the old ones, then alone ----
+	// Beside the old release, which cannot decode them, the new one writes payloads in
+	// clear (README, Upgrading).
+	newEnv := maps.Clone(env)
+	newEnv["PAYLOAD_ENCRYPTION"] = "off"
 	deployAt := time.Now()
-	w.startWorkers(bins.new, env, "new")
+	news := w.startWorkers(bins.new, newEnv, "new")
 	oldN, newN := w.overlap(deployAt,
 		func() { w.start(E) },
 		func() { w.say(A, 1) },
@@ -180,6 +196,12 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 		time.Since(stopAt).Round(100*time.Millisecond), time.Since(started).Round(time.Second))
 	A.sb.ClearFaults(sandbox.TargetBoth)
 	D.sb.ClearFaults(sandbox.TargetBoth)
+
+	// ---- No old worker left: encryption turned on, one worker at a time ----
+	// The conversations go on with histories half in clear, half encrypted.
+	w.startWorkers(bins.new, env, "new-encrypting")
+	news[0].stop()
+	t.Logf("encryption on: the new worker restarted with PAYLOAD_ENCRYPTION=on")
 
 	// ---- The new release finishes every conversation ----
 	finish := func(c *conv, more int) func() error {
@@ -672,7 +694,7 @@ func (w *world) overlap(since time.Time, signals ...func()) (oldN, newN int) {
 					}
 					if strings.HasPrefix(wt.worker, "old") {
 						oldN++
-					} else if wt.worker == "new" {
+					} else if strings.HasPrefix(wt.worker, "new") {
 						newN++
 					}
 				}
@@ -726,6 +748,8 @@ type runInfo struct {
 	timedOut    int      // workflow tasks timed out (a worker killed or stopped with one)
 	retried     int      // activities that took more than one attempt
 	readErr     error    // the history could not be read (whole)
+	clear       int      // payloads in the history written in clear
+	encrypted   int      // payloads encrypted (codec.EncodingEncrypted)
 }
 
 type taskInfo struct {
@@ -751,6 +775,7 @@ func (w *world) runs(c *conv) []runInfo {
 				r.readErr = err
 				break
 			}
+			countPayloads(e.ProtoReflect(), &r)
 			switch e.GetEventType() {
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 				r.tasks = append(r.tasks, taskInfo{at: e.GetEventTime().AsTime(), worker: w.workerName(e.GetWorkflowTaskCompletedEventAttributes().GetIdentity())})
@@ -787,6 +812,40 @@ func (w *world) runs(c *conv) []runInfo {
 		run = next
 	}
 	return out
+}
+
+// countPayloads counts the payloads of a history event (its inputs, results, signals,
+// failures' encoded attributes) written in clear and encrypted.
+func countPayloads(m protoreflect.Message, r *runInfo) {
+	if p, ok := m.Interface().(*commonpb.Payload); ok {
+		if string(p.GetMetadata()[codec.MetadataEncoding]) == codec.EncodingEncrypted {
+			r.encrypted++
+		} else {
+			r.clear++
+		}
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind {
+			return true
+		}
+		switch {
+		case fd.IsList():
+			for i := 0; i < v.List().Len(); i++ {
+				countPayloads(v.List().Get(i).Message(), r)
+			}
+		case fd.IsMap():
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					countPayloads(mv.Message(), r)
+					return true
+				})
+			}
+		default:
+			countPayloads(v.Message(), r)
+		}
+		return true
+	})
 }
 
 // runCount is the number of runs so far (1 + the continues-as-new).
@@ -878,7 +937,7 @@ func (w *world) check(convs []*conv) {
 			for _, wt := range r.tasks {
 				if strings.HasPrefix(wt.worker, "old") {
 					oldN++
-				} else if wt.worker == "new" {
+				} else if strings.HasPrefix(wt.worker, "new") {
 					newN++
 				}
 			}
@@ -900,6 +959,17 @@ func (w *world) check(convs []*conv) {
 			if last {
 				finished = r.status
 			}
+		}
+		// Payloads: in clear until encryption was turned on, encrypted after.
+		clearN, encN := 0, 0
+		for _, r := range runs {
+			clearN, encN = clearN+r.clear, encN+r.encrypted
+		}
+		if encN == 0 {
+			t.Errorf("%s: no encrypted payload in its history after encryption was turned on (%d in clear)", c.name, clearN)
+		}
+		if c.name != "E" && clearN == 0 {
+			t.Errorf("%s: no payload in clear in its history, though it ran under the old release", c.name)
 		}
 		if c.name != "E" && (oldN == 0 || newN == 0) {
 			t.Errorf("%s: workflow tasks by the old workers %d, by the new one %d: the deploy did not happen inside this conversation", c.name, oldN, newN)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
@@ -27,16 +28,27 @@ var Module = fx.Module("worker",
 	fx.Invoke(run),
 )
 
+type activitiesParams struct {
+	fx.In
+	DB           *postgres.DB
+	Integrations chatrabridge.IntegrationService
+	Limiter      planfix.Limiter
+	Logger       *slog.Logger
+	Registry     *metrics.Registry
+	// Config gives CUSTOMER_SEARCH; absent (tests), the search attributes are in clear.
+	Config config.Config `optional:"true"`
+}
+
 // newActivities builds the activities with the Planfix metrics (requests by outcome, the
 // remaining daily quota) reported on the process's registry.
-func newActivities(db *postgres.DB, integrations chatrabridge.IntegrationService, limiter planfix.Limiter,
-	logger *slog.Logger, reg *metrics.Registry) (*activities.Activities, error) {
-	m, err := planfix.NewMetrics(reg)
+func newActivities(p activitiesParams) (*activities.Activities, error) {
+	m, err := planfix.NewMetrics(p.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("planfix metrics: %w", err)
 	}
-	a := activities.New(db, integrations, limiter, logger)
+	a := activities.New(p.DB, p.Integrations, p.Limiter, p.Logger)
 	a.PlanfixObserver = m
+	a.CustomerSearch = p.Config.CustomerSearch
 	return a, nil
 }
 

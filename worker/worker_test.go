@@ -12,7 +12,7 @@ func TestActivitiesReportPlanfixMetrics(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	reg := metrics.New(logger)
 	defer reg.Close()
-	a, err := newActivities(nil, nil, nil, logger, reg)
+	a, err := newActivities(activitiesParams{Logger: logger, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

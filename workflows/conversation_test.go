@@ -1269,6 +1269,34 @@ func TestSearchAttributesOfTheStartNotUpsertedAgain(t *testing.T) {
 	equalSlices(t, "upserted", upserted, []string{"ConversationStatus", "ConversationStatus", "PlanfixTaskId"}) // closed, ended; the task
 }
 
+// With CUSTOMER_SEARCH=hash or off (Settings.CustomerSearch), the workflow never
+// upserts the customer's email or name (the start set them, hashed or not at all); the
+// other attributes are upserted as before.
+func TestCustomerSearchNotUpsertedWhenHashedOrOff(t *testing.T) {
+	for _, mode := range []string{"hash", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t)
+			f.settings.CustomerSearch = mode
+			var upserted []string
+			f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				for k := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {
+					upserted = append(upserted, k.GetName())
+				}
+			}).Return(nil)
+			f.started(time.Second, "start-1", ivan)
+			f.closed(time.Hour, "close-1")
+			f.runDefault()
+			f.requireEnded()
+			if slices.Contains(upserted, SAEmail.GetName()) || slices.Contains(upserted, SAName.GetName()) {
+				t.Errorf("upserted %v", upserted)
+			}
+			if !slices.Contains(upserted, SATaskID.GetName()) || !slices.Contains(upserted, SAChatID.GetName()) {
+				t.Errorf("upserted %v, want the task and the chat", upserted)
+			}
+		})
+	}
+}
+
 // The current details read like the conversation: status, task link, counts, last error.
 func TestDetailsText(t *testing.T) {
 	c := &conversation{st: Carried{State: State{Status: StatusOpen, Episode: 1, TaskID: 100, TaskURL: testAccount + "/task/100",

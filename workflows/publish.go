@@ -50,8 +50,13 @@ func (c *conversation) publish(ctx workflow.Context) {
 	keyword(SAIntegration, &p.integration, s.IntegrationID)
 	keyword(SAChatID, &p.chat, s.ChatID)
 	keyword(SAClientID, &p.client, s.ClientID)
-	keyword(SAEmail, &p.email, s.CustomerEmail)
-	keyword(SAName, &p.name, s.CustomerName)
+	// Hashed or off (CUSTOMER_SEARCH), the customer's email and name are set by the
+	// start alone. Settings recorded before CustomerSearch existed are "": clear, as
+	// then, so recorded histories upsert what they did.
+	if cs := c.settings.CustomerSearch; cs == "" || cs == "clear" {
+		keyword(SAEmail, &p.email, s.CustomerEmail)
+		keyword(SAName, &p.name, s.CustomerName)
+	}
 	keyword(SAStatus, &p.status, s.Status)
 	if t := s.TaskID; t != 0 && t != p.task {
 		up = append(up, SATaskID.ValueSet(t))

@@ -2,12 +2,17 @@ package workflows
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 )
 
 // Every history recorded in testdata replays against the current ConversationWorkflow:
@@ -19,6 +24,12 @@ import (
 // histories fail is not deterministic for running conversations: version it with
 // workflow.GetVersion. The histories are append-only (TestHistoryManifest): never
 // record one again to make it pass.
+//
+// They replay through the encrypting converters of the bridge's workers (internal/codec)
+// with the test key of testdata/PAYLOAD_KEY, which the e2e tests encrypt with: the
+// histories recorded before encryption hold clear payloads, which the codec passes
+// through (so conversations that started before encryption go on under it); those
+// recorded since hold encrypted ones.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := histories("testdata")
 	if err != nil {
@@ -27,14 +38,35 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("no recorded histories in testdata: record them with make histories RELEASE=...")
 	}
+	dc := RecordedDataConverter(t)
 	for _, rel := range files {
 		t.Run(rel, func(t *testing.T) {
 			file := filepath.Join("testdata", filepath.FromSlash(rel))
-			r := worker.NewWorkflowReplayer()
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			r.RegisterWorkflowWithOptions(ConversationWorkflow, workflow.RegisterOptions{Name: ConversationWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), file); err != nil {
 				t.Fatalf("replay %s: %v", file, err)
 			}
 		})
 	}
+}
+
+// RecordedDataConverter is the data converter of the recorded histories: the codec with
+// the test key of testdata/PAYLOAD_KEY (never a real installation's key).
+func RecordedDataConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "PAYLOAD_KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(strings.TrimSpace(string(b)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec.DataConverter(codec.New(keys, true))
 }

@@ -36,7 +36,7 @@ func root() *cobra.Command {
 	}
 	cmd.AddCommand(devCmd(), serveCmd("serve", app.Role{API: true, Worker: true}),
 		serveCmd("api", app.Role{API: true}), serveCmd("worker", app.Role{Worker: true}), migrateCmd(), healthcheckCmd())
-	cmd.AddCommand(integrationsCmd(), demoCmd(), sandboxCmd())
+	cmd.AddCommand(integrationsCmd(), demoCmd(), sandboxCmd(), searchKeyCmd())
 	return cmd
 }
 

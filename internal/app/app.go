@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/api"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/config"
 	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
@@ -46,6 +47,11 @@ func Base(cfg config.Config, logger *slog.Logger, migrate bool) fx.Option {
 			func(c config.Config) api.Addr { return api.Addr(c.HTTPAddr) },
 			func(c config.Config) worker.TaskQueue { return worker.TaskQueue(c.TaskQueue) },
 			func(c config.Config) (*secrets.Sealer, error) { return secrets.NewSealer(c.SecretsKey.Reveal()) },
+			// The payload codec of every client and worker (and of the codec server).
+			func(c config.Config) (*codec.Keys, error) {
+				return codec.ParseKeys(c.PayloadKey.Reveal(), c.SecretsKey.Reveal())
+			},
+			func(k *codec.Keys, c config.Config) *codec.Codec { return codec.New(k, c.PayloadEncryption) },
 			fx.Annotate(postgres.NewIntegrationStore, fx.As(fx.Self()), fx.As(new(chatrabridge.IntegrationService))),
 			// One limiter per process over the shared table: Planfix's limit holds across
 			// every worker and API process.

@@ -67,6 +67,15 @@ func DevConfig(cfg config.Config, dataDir string) (config.Config, error) {
 		}
 		cfg.AdminToken = secrets.String(t)
 	}
+	// The embedded Web UI's settings hold the codec token (it has no single sign-on to
+	// send one): a token of its own, so that they never hold the admin token.
+	if cfg.CodecToken == "" {
+		t, err := keepRandom(filepath.Join(dataDir, "codec-token"), 24, base64.RawURLEncoding.EncodeToString)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.CodecToken = secrets.String(t)
+	}
 	return cfg, nil
 }
 
@@ -117,6 +126,11 @@ func DevPreflight(ctx context.Context, cfg config.Config, o DevOptions) error {
 // store, the sandbox (unless o.NoSandbox) with the demo integration wired to it, the
 // worker and the API. Once all of it runs it prints the banner (WriteDevBanner) to o.Out.
 func Dev(cfg config.Config, logger *slog.Logger, o DevOptions) fx.Option {
+	if o.UIPort != 0 {
+		// The embedded Web UI decodes through the API's codec server.
+		port := strconv.Itoa(o.UIPort)
+		cfg.CodecCORSOrigins = append(cfg.CodecCORSOrigins, "http://127.0.0.1:"+port, "http://localhost:"+port)
+	}
 	opts := []fx.Option{
 		Base(cfg, logger, true),
 		fx.Supply(o),
@@ -134,7 +148,17 @@ func Dev(cfg config.Config, logger *slog.Logger, o DevOptions) fx.Option {
 	)...)
 }
 
-func startDevServer(lc fx.Lifecycle, o DevOptions, logger *slog.Logger) (*devserver.Server, error) {
+// DevCodecEndpoint is the codec endpoint the embedded Web UI decodes with: the API's
+// codec server, reached on the loopback interface, the codec token in the path.
+func DevCodecEndpoint(cfg config.Config) string {
+	_, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil || cfg.CodecToken == "" {
+		return ""
+	}
+	return "http://127.0.0.1:" + port + "/codec/k/" + cfg.CodecToken.Reveal()
+}
+
+func startDevServer(lc fx.Lifecycle, o DevOptions, cfg config.Config, logger *slog.Logger) (*devserver.Server, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := devserver.Start(ctx, devserver.Options{
@@ -142,6 +166,7 @@ func startDevServer(lc fx.Lifecycle, o DevOptions, logger *slog.Logger) (*devser
 		UIPort:           o.UIPort,
 		DataDir:          filepath.Join(o.DataDir, "temporal"),
 		SearchAttributes: workflows.SearchAttributes(),
+		CodecEndpoint:    DevCodecEndpoint(cfg),
 		Logger:           logger,
 		LogLevel:         slog.LevelWarn,
 	})

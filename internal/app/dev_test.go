@@ -53,7 +53,11 @@ func TestDevConfigKeepsGeneratedSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.AdminToken != b.AdminToken || a.SecretsKey != b.SecretsKey {
+	a.HTTPAddr = app.DevHTTPAddr
+	if a.CodecToken == "" || a.CodecToken == a.AdminToken || app.DevCodecEndpoint(a) != "http://127.0.0.1:8080/codec/k/"+a.CodecToken.Reveal() {
+		t.Fatalf("the Web UI's codec token: %d chars, endpoint %q", len(a.CodecToken.Reveal()), app.DevCodecEndpoint(a))
+	}
+	if a.AdminToken != b.AdminToken || a.SecretsKey != b.SecretsKey || a.CodecToken != b.CodecToken {
 		t.Fatal("a restart generated new secrets: sealed credentials would no longer open")
 	}
 	c, err := app.DevConfig(config.Config{AdminToken: "mine"}, dir)

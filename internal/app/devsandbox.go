@@ -192,6 +192,8 @@ type DevBanner struct {
 	Namespace    string
 	PublicURL    string // the HTTP API
 	AdminToken   string
+	CodecURL     string // the API's codec server (payloads are encrypted), for the temporal CLI
+	CodecToken   string
 	DataDir      string
 	SandboxURL   string   // empty without the sandbox
 	Demo         *DevDemo // nil without the sandbox
@@ -209,6 +211,10 @@ chatrabridge dev is running.
   Admin token       %s
   Data directory    %s
 `, b.UIURL, b.TemporalAddr, b.Namespace, b.PublicURL, b.PublicURL, b.AdminToken, b.DataDir)
+	if b.CodecURL != "" {
+		fmt.Fprintf(&s, "  Payloads          encrypted; the Web UI decodes them, the temporal CLI with\n"+
+			"                    --codec-endpoint %s --codec-auth 'Bearer %s'\n", b.CodecURL, b.CodecToken)
+	}
 	if b.SandboxURL == "" {
 		s.WriteString("  Sandbox           off (--no-sandbox): no demo integration\n")
 	} else {
@@ -262,10 +268,14 @@ func printDevBanner(p bannerParams) {
 			PublicURL:    p.Config.PublicURL,
 			AdminToken:   p.Config.AdminToken.Reveal(),
 			DataDir:      p.Options.DataDir,
+			CodecToken:   p.Config.CodecToken.Reveal(),
 			Demo:         p.Demo,
 		}
 		if p.Sandbox != nil {
 			b.SandboxURL = p.Sandbox.URL()
+		}
+		if p.Config.PayloadEncryption {
+			b.CodecURL = p.Config.PublicURL + "/codec"
 		}
 		out := p.Options.Out
 		if out == nil {

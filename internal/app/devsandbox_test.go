@@ -107,6 +107,7 @@ func TestWriteDevBanner(t *testing.T) {
 	var b bytes.Buffer
 	err := WriteDevBanner(&b, DevBanner{UIURL: "http://127.0.0.1:8233", TemporalAddr: "127.0.0.1:7233", Namespace: "default",
 		PublicURL: "http://localhost:8080", AdminToken: "admin-tok", DataDir: ".chatrabridge", SandboxURL: "http://127.0.0.1:8090",
+		CodecURL: "http://localhost:8080/codec", CodecToken: "codec-tok",
 		Demo: &DevDemo{ID: "demo", ChatraWebhookURL: "http://localhost:8080/webhooks/chatra/demo/tc",
 			PlanfixWebhookURL: "http://localhost:8080/webhooks/planfix/demo/tp", Created: true}})
 	if err != nil {
@@ -116,6 +117,7 @@ func TestWriteDevBanner(t *testing.T) {
 	for _, want := range []string{
 		"Temporal Web UI   http://127.0.0.1:8233\n",
 		"Admin token       admin-tok\n",
+		"--codec-endpoint http://localhost:8080/codec --codec-auth 'Bearer codec-tok'\n",
 		"Sandbox           http://127.0.0.1:8090 ",
 		`Demo integration "demo" (created`,
 		"Chatra webhook    http://localhost:8080/webhooks/chatra/demo/tc\n",

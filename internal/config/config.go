@@ -45,6 +45,23 @@ type Config struct {
 	// PlanfixPriorities serves an account's waiting Planfix requests by class and chat
 	// age (postgres.RateLimiter); false: first come, first served.
 	PlanfixPriorities bool
+
+	// PayloadKey are the keys of the payloads the bridge stores in Temporal (empty:
+	// derived from SecretsKey); see internal/codec.
+	PayloadKey secrets.String
+	// PayloadEncryption: new payloads are encrypted; off, they are written in clear
+	// while encrypted ones are still read (a rolling upgrade from a release that cannot
+	// decode them).
+	PayloadEncryption bool
+	// CodecToken is the bearer token of the codec server (/codec/*); empty: the admin
+	// token.
+	CodecToken secrets.String
+	// CodecCORSOrigins are the origins (a Web UI) whose browsers may call the codec
+	// server.
+	CodecCORSOrigins []string
+	// CustomerSearch is what the CustomerEmail and CustomerName search attributes hold:
+	// "clear", "hash" or "off".
+	CustomerSearch string
 }
 
 // Var documents one environment variable.
@@ -63,6 +80,11 @@ var Vars = []Var{
 	{"PUBLIC_URL", "http://localhost:8080", "public base URL of the API, used to print webhook URLs"},
 	{"ADMIN_TOKEN, ADMIN_TOKEN_FILE", "(none: the admin API refuses to start)", "bearer token of the admin API, or a file holding it"},
 	{"SECRETS_KEY, SECRETS_KEY_FILE", "(none: required by api and worker)", "32-byte base64 key that seals stored credentials; comma-separated to rotate (first seals, all open)"},
+	{"PAYLOAD_KEY, PAYLOAD_KEY_FILE", "(derived from SECRETS_KEY)", "keys that encrypt what the bridge stores in Temporal: comma-separated id:base64 (32 bytes each), the first encrypts, all decrypt; unset, derived from each SECRETS_KEY key with HKDF-SHA256"},
+	{"PAYLOAD_ENCRYPTION", "on", "on: encrypt workflow payloads and failure messages; off: write them in clear but still read encrypted ones (a rolling upgrade from v0.1.0)"},
+	{"CODEC_TOKEN, CODEC_TOKEN_FILE", "(the admin token)", "bearer token of the codec server (/codec/encode, /codec/decode) the Web UI and the temporal CLI decode with"},
+	{"CODEC_CORS_ORIGINS", "", "comma-separated origins (such as https://temporal-ui.example.com) whose browsers may call the codec server"},
+	{"CUSTOMER_SEARCH", "clear", "what the CustomerEmail and CustomerName search attributes hold: clear, hash (keyed HMAC; `chatrabridge search-key` computes it) or off"},
 	{"TASK_QUEUE", "chatrabridge", "Temporal task queue of the conversation workflows"},
 	{"LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"LOG_FORMAT", "text", "text or json"},
@@ -106,6 +128,32 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SecretsKey, err = fromFileOrEnv(getenv, "SECRETS_KEY"); err != nil {
 		return c, err
+	}
+	if c.PayloadKey, err = fromFileOrEnv(getenv, "PAYLOAD_KEY"); err != nil {
+		return c, err
+	}
+	if c.CodecToken, err = fromFileOrEnv(getenv, "CODEC_TOKEN"); err != nil {
+		return c, err
+	}
+	switch v := strings.ToLower(get("PAYLOAD_ENCRYPTION")); v {
+	case "on", "true", "1":
+		c.PayloadEncryption = true
+	case "off", "false", "0":
+	default:
+		return c, fmt.Errorf("PAYLOAD_ENCRYPTION=%q: want on or off", getenv("PAYLOAD_ENCRYPTION"))
+	}
+	for o := range strings.SplitSeq(get("CODEC_CORS_ORIGINS"), ",") {
+		if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+			if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				return c, fmt.Errorf("CODEC_CORS_ORIGINS: %q is not an origin such as https://temporal-ui.example.com", o)
+			}
+			c.CodecCORSOrigins = append(c.CodecCORSOrigins, o)
+		}
+	}
+	switch c.CustomerSearch = strings.ToLower(get("CUSTOMER_SEARCH")); c.CustomerSearch {
+	case "clear", "hash", "off":
+	default:
+		return c, fmt.Errorf("CUSTOMER_SEARCH=%q: want clear, hash or off", getenv("CUSTOMER_SEARCH"))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", getenv("LOG_LEVEL"))

@@ -22,11 +22,27 @@ func TestDefaults(t *testing.T) {
 	if !strings.Contains(c.DatabaseURL.Reveal(), "/chatrabridge") {
 		t.Fatalf("database default = %q", c.DatabaseURL.Reveal())
 	}
+	if !c.PayloadEncryption || c.CustomerSearch != "clear" || c.PayloadKey != "" || c.CodecToken != "" || c.CodecCORSOrigins != nil {
+		t.Fatalf("encryption defaults = %+v", c)
+	}
+}
+
+func TestEncryptionSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{"PAYLOAD_ENCRYPTION": "off", "CUSTOMER_SEARCH": "Hash",
+		"CODEC_CORS_ORIGINS": "https://ui.example.com/, http://127.0.0.1:8233", "CODEC_TOKEN": "t"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PayloadEncryption || c.CustomerSearch != "hash" || c.CodecToken.Reveal() != "t" ||
+		strings.Join(c.CodecCORSOrigins, " ") != "https://ui.example.com http://127.0.0.1:8233" {
+		t.Fatalf("%+v", c)
+	}
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for name, val := range map[string]string{"LOG_LEVEL": "loud", "LOG_FORMAT": "xml", "PUBLIC_URL": "example.com",
-		"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local", "ALLOW_PRIVATE_URLS": "sometimes", "WEBHOOK_MAX_IN_FLIGHT": "0"} {
+		"TRUSTED_PROXIES": "10.0.0.0/8,proxy.local", "ALLOW_PRIVATE_URLS": "sometimes", "WEBHOOK_MAX_IN_FLIGHT": "0",
+		"PAYLOAD_ENCRYPTION": "maybe", "CUSTOMER_SEARCH": "plain", "CODEC_CORS_ORIGINS": "ui.example.com"} {
 		_, err := Load(env(map[string]string{name: val}))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v should name the variable", name, val, err)

@@ -26,9 +26,11 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/chatrabridge/chatrabridge/internal/app"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/temporalclient"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -121,13 +123,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	tc, err := dialTemporal(ctx, dev)
+	tc, dc, err := dialTemporal(ctx, dev, o.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	defer tc.Close()
 
 	r := newRun(dev, tc, o)
+	r.dc = dc
 	res, err := r.play(ctx)
 	if err != nil {
 		r.diagnose()
@@ -169,11 +172,17 @@ func readDevFile(dataDir string) (*app.DevDemo, error) {
 
 // dialTemporal connects to the Temporal server the file names, else to the one the
 // environment names (TEMPORAL_ADDRESS, as the temporal CLI reads it).
-func dialTemporal(ctx context.Context, dev *app.DevDemo) (client.Client, error) {
+// It decodes what the workflows encrypted with the dev stack's payload keys.
+func dialTemporal(ctx context.Context, dev *app.DevDemo, dataDir string) (client.Client, converter.DataConverter, error) {
 	opts, err := temporalclient.Options()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	keys, err := devPayloadKeys(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	codec.Apply(&opts, codec.New(keys, false))
 	if dev.TemporalAddress != "" {
 		opts.HostPort, opts.Namespace = dev.TemporalAddress, dev.Namespace
 	}
@@ -185,9 +194,23 @@ func dialTemporal(ctx context.Context, dev *app.DevDemo) (client.Client, error) 
 	defer cancel()
 	c, err := client.DialContext(dctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach Temporal at %s: is `chatrabridge dev` running? (%w)", opts.HostPort, err)
+		return nil, nil, fmt.Errorf("cannot reach Temporal at %s: is `chatrabridge dev` running? (%w)", opts.HostPort, err)
 	}
-	return c, nil
+	return c, opts.DataConverter, nil
+}
+
+// devPayloadKeys are the payload keys of the dev stack: PAYLOAD_KEY or SECRETS_KEY as
+// `dev` reads them, else the secrets key `dev` generated in its data directory.
+func devPayloadKeys(dataDir string) (*codec.Keys, error) {
+	payloadKey, secretsKey := os.Getenv("PAYLOAD_KEY"), os.Getenv("SECRETS_KEY")
+	if payloadKey == "" && secretsKey == "" {
+		b, err := os.ReadFile(filepath.Join(dataDir, "secrets.key"))
+		if err != nil {
+			return nil, fmt.Errorf("the dev stack's payload keys: set PAYLOAD_KEY or SECRETS_KEY as `chatrabridge dev` has them (%w)", err)
+		}
+		secretsKey = strings.TrimSpace(string(b))
+	}
+	return codec.ParseKeys(payloadKey, secretsKey)
 }
 
 // newRunID returns a short id unique to this run: the time in base 36 and 4 random hex

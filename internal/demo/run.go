@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
@@ -40,6 +41,7 @@ const pollEvery = 300 * time.Millisecond
 type run struct {
 	dev     *app.DevDemo
 	tc      client.Client
+	dc      converter.DataConverter // decodes what the workflows encrypted
 	out     io.Writer
 	http    *http.Client
 	started time.Time
@@ -428,7 +430,7 @@ func (r *run) report(ctx context.Context) error {
 	if err == nil {
 		r.result.RunID = desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 		if p := desc.GetExecutionConfig().GetUserMetadata().GetSummary(); p != nil {
-			_ = converterFromPayload(p, &r.result.Summary)
+			_ = r.dc.FromPayload(p, &r.result.Summary)
 		}
 	}
 	r.printf("\nThe conversation in the Temporal Web UI (workflow %s):\n    %s\n", r.workflowID, r.result.WorkflowURL)

@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/sdk/converter"
-
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 )
@@ -127,9 +124,4 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// converterFromPayload decodes a payload with the SDK's default converter.
-func converterFromPayload(p *commonpb.Payload, v any) error {
-	return converter.GetDefaultDataConverter().FromPayload(p, v)
 }

@@ -45,6 +45,8 @@ type Options struct {
 	Port int
 	// UIPort is the Web UI's port; 0 runs no UI.
 	UIPort int
+	// CodecEndpoint, when set, is the codec server the Web UI decodes payloads with.
+	CodecEndpoint string
 	// DataDir holds the SQLite file (temporal.db). Empty keeps everything in memory.
 	DataDir string
 	// Namespace is created at start when missing. Default "default".
@@ -161,6 +163,7 @@ func start(ctx context.Context, o Options) (*Server, error) {
 			DefaultNamespace:    o.Namespace,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
 			HideLogs:            true,
+			Codec:               uiconfig.Codec{Endpoint: o.CodecEndpoint},
 			DisableNewsFetch:    true,
 		}))
 		go func() {

@@ -13,6 +13,8 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
 	"go.uber.org/fx"
+
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 )
 
 // Module provides a dialled client.Client, closed when the app stops. It needs
@@ -37,7 +39,9 @@ type Params struct {
 	Options client.Options
 	Logger  *slog.Logger
 	Metrics client.MetricsHandler `optional:"true"`
-	LC      fx.Lifecycle
+	// Codec, when given, encodes and decodes every payload and failure.
+	Codec *codec.Codec `optional:"true"`
+	LC    fx.Lifecycle
 }
 
 // New dials Temporal, waiting up to 30 s for it to answer, and closes the client when the
@@ -50,6 +54,9 @@ func New(p Params) (client.Client, error) {
 	}
 	if opts.HostPort == "" {
 		opts.HostPort = client.DefaultHostPort
+	}
+	if p.Codec != nil {
+		codec.Apply(&opts, p.Codec)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,12 +31,14 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/activities"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
@@ -65,6 +68,7 @@ type stack struct {
 	chatra       *sandbox.Chatra
 	integ        *chatrabridge.Integration
 	queue        string
+	payloads     converter.DataConverter // the client's: decodes what the workers encrypted
 
 	mu            sync.Mutex
 	onTaskCreated func(taskID int64) // see afterTaskCreated
@@ -133,8 +137,10 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: server.Address(), Namespace: server.Namespace(),
-		Logger: slog.New(slog.DiscardHandler)})
+	// Encrypted as in production, under the test key the recorded histories replay with.
+	opts := client.Options{HostPort: server.Address(), Namespace: server.Namespace(), Logger: slog.New(slog.DiscardHandler)}
+	codec.Apply(&opts, codec.New(recordedKeys(t), true))
+	c, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func newStack(t *testing.T, options chatrabridge.Options) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	s.temporal, s.planfix, s.chatra, s.integ, s.queue = c, pf, ch, integ, queue
+	s.temporal, s.planfix, s.chatra, s.integ, s.queue, s.payloads = c, pf, ch, integ, queue, opts.DataConverter
 	return s
 }
 
@@ -542,13 +548,13 @@ func (s *stack) dumpRuns(id string) {
 			}
 			line := e.GetEventType().String()
 			if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
-				line += " " + string(a.GetInput().GetPayloads()[0].GetData())
+				line += " " + s.payloads.ToString(a.GetInput().GetPayloads()[0])
 			}
 			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil {
 				line += " " + a.GetActivityType().GetName()
 			}
 			if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil && a.GetInput() != nil {
-				in := string(a.GetInput().GetPayloads()[0].GetData())
+				in := s.payloads.ToString(a.GetInput().GetPayloads()[0])
 				line += " " + in
 			}
 			if a := e.GetWorkflowTaskFailedEventAttributes(); a != nil {
@@ -562,4 +568,19 @@ func (s *stack) dumpRuns(id string) {
 		s.t.Logf("run %s:\n%s", run, strings.Join(lines, "\n"))
 		run = next
 	}
+}
+
+// recordedKeys are the payload keys of testdata/PAYLOAD_KEY, a test key: the histories
+// recorded from these tests are encrypted under it, and the replay test reads them with it.
+func recordedKeys(t *testing.T) *codec.Keys {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(testdata, "PAYLOAD_KEY"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(strings.TrimSpace(string(b)), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

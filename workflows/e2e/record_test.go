@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,13 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/chatrabridge/chatrabridge/internal/codec"
+	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
 var (
@@ -36,7 +43,7 @@ const testdata = "../testdata"
 // histories of a release are recorded with exactly that release's, or they would not be
 // the histories its conversations have.
 var releasePaths = []string{
-	"workflows", "activities", "worker", "internal/planfix", "internal/chatra", "internal/postgres", "internal/secrets",
+	"workflows", "activities", "worker", "internal/planfix", "internal/chatra", "internal/postgres", "internal/secrets", "internal/codec",
 	":(glob)*.go", "go.mod", "go.sum",
 	":(exclude,glob)**/*_test.go", ":(exclude)workflows/testdata", ":(exclude)workflows/e2e",
 }
@@ -99,14 +106,18 @@ func releaseCommit(file, version string) (string, error) {
 // <name>.run1.json, <name>.run2.json, ... when there are several, each added to the
 // MANIFEST. It fails the test, writing nothing, when one of the files exists: recorded
 // histories are append-only. Call it once the workflow has finished.
+//
+// Recording or not, each run's history, encrypted as the workers wrote it, must replay
+// through the codec against the current code (what the replay test will do with it).
 func (s *stack) saveHistories(name, workflowID string) {
 	s.t.Helper()
-	if !*record {
-		return
-	}
 	runs, err := s.histories(workflowID)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	s.replayEncrypted(name, runs)
+	if !*record {
+		return
 	}
 	dir := filepath.Join(testdata, *release)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -217,4 +228,26 @@ func (s *stack) histories(workflowID string) ([]*historypb.History, error) {
 		run = next
 	}
 	return out, nil
+}
+
+// replayEncrypted replays each run through the converters of the recorded histories'
+// replay test, after checking that its start input is encrypted.
+func (s *stack) replayEncrypted(name string, runs []*historypb.History) {
+	s.t.Helper()
+	for i, h := range runs {
+		in := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+		if len(in) == 0 || string(in[0].GetMetadata()[codec.MetadataEncoding]) != codec.EncodingEncrypted {
+			s.t.Errorf("%s run %d: the workflow's input is not encrypted", name, i+1)
+		}
+		r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+			DataConverter: s.payloads, FailureConverter: codec.FailureConverter(s.payloads),
+		})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		r.RegisterWorkflowWithOptions(workflows.ConversationWorkflow, workflow.RegisterOptions{Name: workflows.ConversationWorkflowName})
+		if err := r.ReplayWorkflowHistory(log.NewStructuredLogger(slog.New(slog.DiscardHandler)), h); err != nil {
+			s.t.Errorf("%s run %d, encrypted, does not replay: %v", name, i+1, err)
+		}
+	}
 }
