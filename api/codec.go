@@ -26,21 +26,25 @@ import (
 // off, what the UI sends (a signal's input) stays clear for the workers of a release
 // that cannot decode.
 type codecServer struct {
-	codec   *codec.Codec
-	token   secrets.String
-	origins []string
-	logger  *slog.Logger
+	codec     *codec.Codec
+	token     secrets.String // in the Authorization header: CODEC_TOKEN, else the admin token
+	pathToken secrets.String // in the path: CODEC_TOKEN only, and only when it is not the admin token
+	origins   []string
+	logger    *slog.Logger
 }
 
 func newCodecServer(p Params) *codecServer {
 	if p.Codec == nil {
 		return nil
 	}
-	token := p.Config.CodecToken
+	token, pathToken := p.Config.CodecToken, p.Config.CodecToken
 	if token == "" {
 		token = p.Config.AdminToken
 	}
-	return &codecServer{codec: p.Codec, token: token, origins: p.Config.CodecCORSOrigins, logger: p.Logger}
+	if secrets.Equal(pathToken.Reveal(), p.Config.AdminToken.Reveal()) {
+		pathToken = "" // a URL is logged and kept in settings: never the admin token there
+	}
+	return &codecServer{codec: p.Codec, token: token, pathToken: pathToken, origins: p.Config.CodecCORSOrigins, logger: p.Logger}
 }
 
 func (s *Server) codecRoutes(e *echo.Echo) {
@@ -83,18 +87,20 @@ func (cs *codecServer) cors(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// authenticate lets a request through with the codec token, in the Authorization header
-// or in the path, compared in constant time.
+// authenticate lets a request through with the codec token in the Authorization header
+// (CODEC_TOKEN, else the admin token), or CODEC_TOKEN in the path (only when it is set and
+// is not the admin token), compared in constant time.
 func (cs *codecServer) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		presented := c.Param("token")
+		presented, want := c.Param("token"), cs.pathToken
 		if presented == "" {
+			want = cs.token
 			scheme, tok, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 			if strings.EqualFold(scheme, "Bearer") {
 				presented = strings.TrimSpace(tok)
 			}
 		}
-		if !secrets.Equal(presented, cs.token.Reveal()) || cs.token == "" {
+		if want == "" || !secrets.Equal(presented, want.Reveal()) {
 			cs.logger.Warn("codec server: refused a request without the codec token", "route", c.Path(), "remote", c.RealIP())
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="chatrabridge codec"`)
 			return chatrabridge.Errorf(chatrabridge.EUNAUTHORIZED, "missing or wrong codec token: send the header \"Authorization: Bearer <CODEC_TOKEN>\" (the admin token when CODEC_TOKEN is unset)")

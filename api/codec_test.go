@@ -141,6 +141,10 @@ func TestCodecServerAdminTokenFallback(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("%d %s", status, b)
 	}
+	// Never the admin token in a URL (logged by proxies, kept in the UI's settings).
+	if status, _, b := codecCall(t, "POST", url+"/codec/k/admin-token/decode", `{"payloads":[]}`, nil); status != 401 {
+		t.Fatalf("the admin token in the path: %d %s, want 401", status, b)
+	}
 	// An encrypted payload under a key this server lacks: a clear error naming the id.
 	bad := `{"payloads":[{"metadata":{"encoding":"` + base64.StdEncoding.EncodeToString([]byte("binary/encrypted")) + `","encryption-key-id":"` + base64.StdEncoding.EncodeToString([]byte("gone")) + `"},"data":"AAAA"}]}`
 	status, _, b = codecCall(t, "POST", url+"/codec/decode", bad, map[string]string{"Authorization": "Bearer admin-token"})
