@@ -610,9 +610,8 @@ type NewTask struct {
 	// Description is HTML (see TextToHTML).
 	Description string
 	// Assigner is who set the task, usually the customer's contact ("contact:12").
-	// Unverified: whether Planfix accepts a contact as assigner on creation; if it
-	// refuses, the *Error's Param is "assigner" and the caller may retry with Counterparty
-	// instead.
+	// Unverified: whether Planfix accepts and keeps a contact as assigner on creation;
+	// the caller finds out by reading the task back, and may use Counterparty instead.
 	Assigner PersonID
 	// Assignees are the employees who do the task.
 	Assignees    []PersonID
@@ -696,6 +695,8 @@ type TaskUpdate struct {
 	// Assignees sets the assignees. Unverified: whether Planfix replaces or merges the
 	// list; send the complete list.
 	Assignees []PersonID
+	// Counterparty sets the task's counterparty (a contact, "contact:12").
+	Counterparty PersonID
 	// Silent asks Planfix not to notify anyone (?silent=true).
 	Silent bool
 }
@@ -706,6 +707,9 @@ type TaskUpdate struct {
 // names them. It is idempotent.
 func (c *Client) UpdateTask(ctx context.Context, id int64, u TaskUpdate) (UpdateResult, error) {
 	body := taskBody{Name: u.Name, Description: u.Description, Assignees: newPeopleRef(u.Assignees)}
+	if u.Counterparty != "" {
+		body.Counterparty = &personRef{ID: u.Counterparty}
+	}
 	if u.StatusID > 0 {
 		body.Status = &Entity{ID: u.StatusID}
 	}

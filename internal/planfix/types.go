@@ -251,12 +251,15 @@ const (
 
 // Task filter types (ComplexTaskFilter in the spec) the bridge uses.
 const (
-	TaskFilterAssigner = 1  // value: a PersonID such as "contact:5"
-	TaskFilterAssignee = 2  // value: a PersonID
-	TaskFilterStatus   = 10 // value: a status id or a list of them
-	TaskFilterProcess  = 24 // value: a process id
-	TaskFilterTemplate = 51 // value: a template id or a list of them
-	TaskFilterNumber   = 57 // value: a task number or a list of them
+	TaskFilterAssigner = 1 // value: a PersonID such as "contact:5"
+	TaskFilterAssignee = 2 // value: a PersonID
+	// TaskFilterCounterparty: value the contact's number, as the spec's example
+	// ("Filter by counterparty": type 7, value 3); its enum leaves the type unnamed.
+	TaskFilterCounterparty = 7
+	TaskFilterStatus       = 10 // value: a status id or a list of them
+	TaskFilterProcess      = 24 // value: a process id
+	TaskFilterTemplate     = 51 // value: a template id or a list of them
+	TaskFilterNumber       = 57 // value: a task number or a list of them
 )
 
 // Contact filter types (ComplexContactFilter in the spec) the bridge uses.
