@@ -52,14 +52,16 @@ type Planfix struct {
 	mux   *http.ServeMux
 	now   func() time.Time
 
-	mu           sync.Mutex
-	hideSources  bool // SetHideSourceObjectIDs
-	rateInterval time.Duration
-	lastRequest  map[string]time.Time // by token
-	dailyQuota   int
-	used         int
-	faults       []PlanfixFault
-	accept202    int
+	mu            sync.Mutex
+	hideSources   bool // SetHideSourceObjectIDs
+	keepUser      bool // SetKeepUserAsAssigner
+	refuseContact bool // SetRefuseContactAsAssigner
+	rateInterval  time.Duration
+	lastRequest   map[string]time.Time // by token
+	dailyQuota    int
+	used          int
+	faults        []PlanfixFault
+	accept202     int
 
 	processes        []PlanfixProcess
 	taskTemplates    []PlanfixTemplate
@@ -254,6 +256,26 @@ func (p *Planfix) SetHideSourceObjectIDs(hide bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hideSources = hide
+}
+
+// SetKeepUserAsAssigner makes the sandbox behave as a Planfix that accepts a contact as
+// a new task's assigner but silently keeps an employee instead (the robot user, as for a
+// task created without an assigner): the create succeeds, and reading the task back
+// shows the robot user as its assigner. Whether Planfix does this is unverified.
+func (p *Planfix) SetKeepUserAsAssigner(keep bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keepUser = keep
+}
+
+// SetRefuseContactAsAssigner makes the sandbox behave as a Planfix that refuses a contact
+// as a new task's assigner: HTTP 400, code 41, with a message in Russian that does not
+// name the parameter (so a client cannot rely on the wording, nor on the word
+// "assigner"). Whether Planfix does this is unverified.
+func (p *Planfix) SetRefuseContactAsAssigner(refuse bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuseContact = refuse
 }
 
 // sourceJSON is a stored sourceObjectId as the sandbox answers it (p.mu held).
@@ -1013,6 +1035,15 @@ func (p *Planfix) taskMatches(t *PlanfixTask, filters []planfixFilter) (bool, er
 			} else {
 				hit = ref != "" && slices.Contains(t.Assignees, ref)
 			}
+		case 7: // counterparty: a contact number (the spec's example) or a PersonID
+			var s string
+			if n, err := planfixIDs(f.Value); err == nil && len(n) == 1 {
+				s = fmt.Sprintf("contact:%d", n[0])
+			} else if s, err = planfixString(f.Value); err != nil {
+				return false, err
+			}
+			ref, _ := p.normPerson(s, "contact")
+			hit = ref != "" && t.Counterparty == ref
 		case 10, 24, 51, 57: // status, process, template, number
 			ids, err := planfixIDs(f.Value)
 			if err != nil {
@@ -1466,14 +1497,24 @@ func (p *Planfix) serveTaskCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Whether Planfix accepts a contact as the assigner on creation is unverified
-	// (PLANFIX.md); the sandbox accepts any existing employee or contact.
+	// (PLANFIX.md); the sandbox accepts any existing employee or contact, unless told to
+	// refuse a contact (SetRefuseContactAsAssigner) or to keep the robot user instead
+	// (SetKeepUserAsAssigner).
 	if b.Assigner != nil {
 		norm, ok := p.normPerson(string(b.Assigner.ID), "user")
 		if !ok {
 			planfixFail(w, http.StatusBadRequest, 41, fmt.Sprintf("Wrong value of parameter assigner: %q not found", b.Assigner.ID))
 			return
 		}
-		t.Assigner = norm
+		contact := strings.HasPrefix(norm, "contact:")
+		switch {
+		case contact && p.refuseContact:
+			planfixFail(w, http.StatusBadRequest, 41, "Неверное значение параметра: постановщиком задачи может быть только сотрудник")
+			return
+		case contact && p.keepUser: // t.Assigner stays the robot user
+		default:
+			t.Assigner = norm
+		}
 	}
 	if b.Assignees != nil {
 		people, bad := p.people(b.Assignees)

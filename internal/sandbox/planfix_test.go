@@ -530,3 +530,49 @@ func TestPlanfixConcurrent(t *testing.T) {
 		t.Errorf("%d tasks with %d distinct ids, want 80 numbered 1..80", len(tasks), len(seen))
 	}
 }
+
+// The modes of a Planfix that does not keep a contact as a task's assigner: silently
+// keeping the robot user, or refusing in Russian without naming the parameter. A user
+// as assigner is unaffected; the counterparty filter finds the contact's tasks.
+func TestPlanfixContactAssignerModes(t *testing.T) {
+	p, srv := planfixTestServer(t)
+	call := func(method, path, body string) (int, map[string]any) {
+		status, m, _ := planfixCall(t, srv.URL, method, path, planfixTestToken, body)
+		return status, m
+	}
+	contact := p.AddContact(PlanfixContact{Name: "Ivan"})
+	withContact := fmt.Sprintf(`{"template":{"id":101},"name":"Chat","assigner":{"id":"contact:%d"}}`, contact)
+
+	p.SetKeepUserAsAssigner(true)
+	status, m := call("POST", "/rest/task/", withContact)
+	if status != 201 {
+		t.Fatalf("create, keeping a user = %d %v", status, m)
+	}
+	id := int64(m["id"].(float64))
+	if task, _ := p.Task(id); task.Assigner != fmt.Sprintf("user:%d", PlanfixRobotUserID) {
+		t.Errorf("assigner kept = %q, want the robot user", task.Assigner)
+	}
+	if status, m := call("POST", fmt.Sprintf("/rest/task/%d", id), fmt.Sprintf(`{"counterparty":{"id":"contact:%d"}}`, contact)); status != 200 {
+		t.Fatalf("set counterparty = %d %v", status, m)
+	}
+	p.SetKeepUserAsAssigner(false)
+
+	p.SetRefuseContactAsAssigner(true)
+	status, m = call("POST", "/rest/task/", withContact)
+	planfixWantFail(t, status, m, 400, 41)
+	if msg, _ := m["error"].(string); strings.Contains(strings.ToLower(msg), "assigner") || msg == "" {
+		t.Errorf("refusal %q: want Russian, without the parameter's name", msg)
+	}
+	if status, m := call("POST", "/rest/task/", `{"template":{"id":101},"name":"Chat","assigner":{"id":"user:5"}}`); status != 201 {
+		t.Errorf("a user as assigner = %d %v", status, m)
+	}
+	p.SetRefuseContactAsAssigner(false)
+
+	for _, value := range []string{fmt.Sprint(contact), fmt.Sprintf(`"contact:%d"`, contact)} {
+		status, m = call("POST", "/rest/task/list", `{"fields":"id","filters":[{"type":7,"operator":"equal","value":`+value+`}]}`)
+		tasks, _ := m["tasks"].([]any)
+		if status != 200 || len(tasks) != 1 || tasks[0].(map[string]any)["id"] != float64(id) {
+			t.Errorf("tasks of counterparty %s = %d %v, want task %d", value, status, m, id)
+		}
+	}
+}
