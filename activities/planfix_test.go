@@ -189,9 +189,12 @@ func TestCreatesFoundWithoutSourceObjectID(t *testing.T) {
 }
 
 // The first attempt of an activity does not spend a Planfix request looking for what
-// cannot exist yet.
+// cannot exist yet (nor, once the contact's role is known, reading the task back).
 func TestFirstAttemptCreatesWithoutLooking(t *testing.T) {
 	e := newEnv(t)
+	if err := e.db.SetContactRole(context.Background(), integrationID, postgres.ContactRoleAssigner); err != nil {
+		t.Fatal(err)
+	}
 	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
 	var ts testsuite.WorkflowTestSuite
 	aenv := ts.NewTestActivityEnvironment()

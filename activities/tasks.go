@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
 // maxPagesInDescription bounds the pages visited listed in a task's description.
@@ -19,9 +20,10 @@ const maxPagesInDescription = 20
 
 // FindActiveTask returns the contact's active chat task other than ExcludeTaskID: first
 // among the tasks the contact's conversations used (the store, newest first, each checked
-// in Planfix), then among the tasks of the chat task template whose assigner is the
-// contact (Planfix's list, the newest active one). Found is false when there is none.
-// It only reads.
+// in Planfix), then among the tasks of the chat task template that name the contact as
+// the integration's Planfix keeps it (contactTaskFilters: as assigner, or as counterparty
+// once the bridge found that Planfix does not keep a contact as assigner), the newest
+// active one in Planfix's list. Found is false when there is none. It only reads.
 func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput) (FindActiveTaskResult, error) {
 	ctx = in.priority(ctx, planfix.ClassSetup)
 	if in.ContactID <= 0 {
@@ -32,6 +34,10 @@ func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput)
 		return FindActiveTaskResult{}, err
 	}
 	defer heartbeat(ctx)()
+	role, err := a.contactRole(ctx, in.IntegrationID)
+	if err != nil {
+		return FindActiveTaskResult{}, err
+	}
 	pf := a.planfix(i)
 	ids, err := a.DB.ContactTaskIDs(ctx, in.IntegrationID, in.ContactID, 5)
 	if err != nil {
@@ -52,7 +58,7 @@ func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput)
 			return FindActiveTaskResult{TaskID: t.ID, Found: true}, nil
 		}
 	}
-	tasks, err := pf.ListTasks(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID), Fields: "id,status,isDeleted"})
+	tasks, err := pf.ListTasks(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, role, in.ContactID), Fields: "id,status,isDeleted"})
 	if err != nil {
 		return FindActiveTaskResult{}, fail(err)
 	}
@@ -65,8 +71,17 @@ func (a *Activities) FindActiveTask(ctx context.Context, in FindActiveTaskInput)
 	return FindActiveTaskResult{TaskID: best, Found: best > 0}, nil
 }
 
-func contactTaskFilters(i *chatrabridge.Integration, contactID int64) []planfix.Filter {
+// contactTaskFilters select the tasks of the chat task template that name the contact in
+// the role the integration's Planfix keeps it in (role, from contactRole): as
+// counterparty when the bridge found that Planfix does not keep a contact as assigner,
+// as assigner otherwise (also while unknown: the bridge then creates with the contact as
+// assigner). The counterparty filter (type 7) takes the contact's number, as the spec's
+// example shows.
+func contactTaskFilters(i *chatrabridge.Integration, role string, contactID int64) []planfix.Filter {
 	f := []planfix.Filter{{Type: planfix.TaskFilterAssigner, Operator: planfix.OpEqual, Value: string(planfix.ContactID(contactID))}}
+	if role == postgres.ContactRoleCounterparty {
+		f[0] = planfix.Filter{Type: planfix.TaskFilterCounterparty, Operator: planfix.OpEqual, Value: contactID}
+	}
 	if i.Planfix.TaskTemplateID > 0 {
 		f = append(f, planfix.Filter{Type: planfix.TaskFilterTemplate, Operator: planfix.OpEqual, Value: i.Planfix.TaskTemplateID})
 	}
@@ -78,9 +93,16 @@ func contactTaskFilters(i *chatrabridge.Integration, contactID int64) []planfix.
 // integration's extra employees as assignees, the visitor details in the description.
 //
 // Its sourceObjectId derives from the integration, the chat and the episode; a retried
-// attempt first looks among the contact's tasks for one created with it. Should Planfix
-// refuse a contact as assigner (unverified in its documentation), the contact is set as
-// the task's counterparty instead; a task made that way is not found again by a retry.
+// attempt first looks among the contact's tasks for one created with it.
+//
+// Whether Planfix keeps a contact as a task's assigner is unverified, so it is detected,
+// never assumed, and remembered per integration (the store's contact role): until it is
+// known, the task is created with the contact as assigner and read back once. Should
+// Planfix have kept someone else as assigner, the contact is set as the task's
+// counterparty; should Planfix refuse the create (any bad request, whatever its wording),
+// the same create is made with the contact as counterparty instead, and only its success
+// counts as the finding. Once the role is known, creates use it directly and spend no
+// request on finding it out again.
 //
 // Should Planfix refuse the contact as counterparty too, CreateTask asks Planfix whether
 // the contact still exists (one request, on this failure only): when it does not (the
@@ -103,18 +125,28 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	// workflow, whose create is a first attempt again); Planfix is asked only on a retry,
 	// whose earlier attempt may have made the task without its answer arriving.
 	key := "task:" + sid
+	role, err := a.contactRole(ctx, in.IntegrationID)
+	if err != nil {
+		return CreateTaskResult{}, err
+	}
+	contact := planfix.ContactID(in.ContactID)
 	if r, ok, err := a.effect(ctx, in.IntegrationID, key); err != nil || ok {
 		id, _ := strconv.ParseInt(r, 10, 64)
+		if err == nil && role == "" && id > 0 {
+			// An earlier attempt made the task with the contact as assigner (the role was
+			// unknown) and stopped before reading it back.
+			if err := a.detectContactRole(ctx, pf, in.IntegrationID, id, contact); err != nil {
+				return CreateTaskResult{}, err
+			}
+		}
 		return CreateTaskResult{TaskID: id, Existing: ok}, err
 	}
 	if retried(ctx) {
-		t, ok, err := pf.FindTask(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, in.ContactID)}, func(t planfix.Task) bool {
-			return madeWith(t.SourceObjectID, t.Description, sid)
-		})
+		t, found, err := a.findMadeTask(ctx, pf, i, role, in.IntegrationID, in.ContactID, sid)
 		if err != nil {
-			return CreateTaskResult{}, fail(err)
+			return CreateTaskResult{}, err
 		}
-		if ok {
+		if found {
 			a.recordEffect(ctx, in.IntegrationID, key, strconv.FormatInt(t.ID, 10))
 			return CreateTaskResult{TaskID: t.ID, Existing: true}, nil
 		}
@@ -124,27 +156,128 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 		SourceObjectID: sid,
 		Name:           TaskName(customerName(in.Visitor, in.ClientID), i.Name),
 		Description:    taskDescription(in, sid),
-		Assigner:       planfix.ContactID(in.ContactID),
 	}
 	for _, u := range i.Planfix.AssigneeUserIDs {
 		nt.Assignees = append(nt.Assignees, planfix.UserID(u))
 	}
+	if role == postgres.ContactRoleCounterparty {
+		nt.Counterparty = contact
+	} else {
+		nt.Assigner = contact
+	}
 	id, err := pf.CreateTask(ctx, nt)
-	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && strings.EqualFold(pe.Param, "assigner") {
-		a.Logger.Warn("planfix refused the contact as assigner; setting it as counterparty", "integration", in.IntegrationID, "contact", in.ContactID)
-		nt.Counterparty, nt.Assigner = nt.Assigner, ""
+	var fellBack bool
+	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && role == "" {
+		// Refused with the contact as assigner: whether for the contact's role is told by
+		// the same create without it, never by the wording of the refusal.
+		a.Logger.Warn("planfix refused a task with the contact as assigner; trying it as counterparty", "integration", in.IntegrationID, "contact", in.ContactID, "error", err)
+		nt.Counterparty, nt.Assigner = contact, ""
 		id, err = pf.CreateTask(ctx, nt)
-		if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && strings.EqualFold(pe.Param, "counterparty") {
-			if goneErr := a.checkContactGone(ctx, pf, in.IntegrationID, in.ContactID, err); goneErr != nil {
-				return CreateTaskResult{}, goneErr
-			}
+		fellBack = err == nil
+	}
+	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest {
+		if goneErr := a.checkContactGone(ctx, pf, in.IntegrationID, in.ContactID, err); goneErr != nil {
+			return CreateTaskResult{}, goneErr
 		}
 	}
 	if err != nil {
 		return CreateTaskResult{}, fail(err)
 	}
 	a.recordEffect(ctx, in.IntegrationID, key, strconv.FormatInt(id, 10))
+	switch {
+	case fellBack:
+		a.setContactRole(ctx, in.IntegrationID, postgres.ContactRoleCounterparty)
+	case role == "":
+		if err := a.detectContactRole(ctx, pf, in.IntegrationID, id, contact); err != nil {
+			return CreateTaskResult{}, err
+		}
+	}
 	return CreateTaskResult{TaskID: id}, nil
+}
+
+// contactRole returns the recorded role of a contact on the integration's tasks
+// (postgres.ContactRoleAssigner or ContactRoleCounterparty), "" while unknown.
+func (a *Activities) contactRole(ctx context.Context, integrationID string) (string, error) {
+	role, err := a.DB.ContactRole(ctx, integrationID)
+	if err != nil {
+		return "", fail(fmt.Errorf("contact role of integration %s: %w", integrationID, err))
+	}
+	return role, nil
+}
+
+// setContactRole records a finding. A failure is logged, not returned: the task is made
+// and linked, and the finding is made again by the next create.
+func (a *Activities) setContactRole(ctx context.Context, integrationID, role string) {
+	if err := a.DB.SetContactRole(ctx, integrationID, role); err != nil {
+		a.Logger.Warn("record the contact's role on tasks: the next create finds it out again", "integration", integrationID, "role", role, "error", err)
+		return
+	}
+	a.Logger.Info("found how planfix keeps the customer's contact on a task", "integration", integrationID, "role", role)
+}
+
+// detectContactRole reads back task id, created with contact as assigner, and records
+// what Planfix kept: the contact as assigner, or someone else, in which case the contact
+// is set as the task's counterparty first (one update), so that the task is linked to it
+// either way. It is idempotent.
+func (a *Activities) detectContactRole(ctx context.Context, pf *planfix.Client, integrationID string, id int64, contact planfix.PersonID) error {
+	t, err := pf.GetTask(ctx, id, "id,assigner,counterparty")
+	if err != nil {
+		return fail(err)
+	}
+	if t.Assigner != nil && samePerson(t.Assigner.ID, contact) {
+		a.setContactRole(ctx, integrationID, postgres.ContactRoleAssigner)
+		return nil
+	}
+	var kept planfix.PersonID
+	if t.Assigner != nil {
+		kept = t.Assigner.ID
+	}
+	a.Logger.Warn("planfix kept someone else as the task's assigner; setting the contact as its counterparty", "integration", integrationID, "task", id, "assigner", kept)
+	if t.Counterparty == nil || !samePerson(t.Counterparty.ID, contact) {
+		if _, err := pf.UpdateTask(ctx, id, planfix.TaskUpdate{Counterparty: contact}); err != nil {
+			return fail(err)
+		}
+	}
+	a.setContactRole(ctx, integrationID, postgres.ContactRoleCounterparty)
+	return nil
+}
+
+// samePerson reports whether two PersonIDs name the same contact or employee.
+func samePerson(a, b planfix.PersonID) bool {
+	if n, ok := a.Contact(); ok {
+		m, ok := b.Contact()
+		return ok && n == m
+	}
+	if n, ok := a.User(); ok {
+		m, ok := b.User()
+		return ok && n == m
+	}
+	return strings.EqualFold(string(a), string(b))
+}
+
+// findMadeTask looks among the contact's tasks for the one an earlier attempt made with
+// sourceObjectId sid: in the recorded role, or, while the role is unknown, as assigner
+// (how the attempt created it), then as counterparty (where a fallback or a read-back
+// put it). A task found while the role is unknown tells the role: no request more.
+func (a *Activities) findMadeTask(ctx context.Context, pf *planfix.Client, i *chatrabridge.Integration, role, integrationID string, contactID int64, sid string) (planfix.Task, bool, error) {
+	match := func(t planfix.Task) bool { return madeWith(t.SourceObjectID, t.Description, sid) }
+	roles := []string{role}
+	if role == "" {
+		roles = []string{postgres.ContactRoleAssigner, postgres.ContactRoleCounterparty}
+	}
+	for _, r := range roles {
+		t, ok, err := pf.FindTask(ctx, planfix.TaskQuery{Filters: contactTaskFilters(i, r, contactID)}, match)
+		if err != nil {
+			return planfix.Task{}, false, fail(err)
+		}
+		if ok {
+			if role == "" {
+				a.setContactRole(ctx, integrationID, r)
+			}
+			return t, true, nil
+		}
+	}
+	return planfix.Task{}, false, nil
 }
 
 // madeWith reports whether an object Planfix returned is the one a create with
@@ -162,8 +295,9 @@ func madeWith(sourceObjectID, description, sid string) bool {
 // a retried create finds it whatever Planfix does with sourceObjectId (madeWith).
 func refLine(sid string) string { return "chatrabridge ref " + sid }
 
-// checkContactGone is called once Planfix has refused contactID as the task's assigner
-// and as its counterparty (refused is the last refusal). It returns nil when Planfix
+// checkContactGone is called once Planfix has refused a task naming contactID (as its
+// assigner or its counterparty, in the role the integration's Planfix keeps contacts in,
+// or as both while the role is unknown; refused is the last refusal). It returns nil when Planfix
 // still has the contact (the refusal stands); an ErrContactGone error, after forgetting
 // the store's mappings to the contact, when Planfix does not have it or has it deleted;
 // and the failure of the check or of the store otherwise (retried when transient).
@@ -183,7 +317,7 @@ func (a *Activities) checkContactGone(ctx context.Context, pf *planfix.Client, i
 	}
 	a.Logger.Warn("planfix no longer has the contact; forgot the visitors mapped to it", "integration", integrationID, "contact", contactID, "visitors", n)
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("planfix no longer has contact %d (deleted or merged) and refused it as the task's assigner and counterparty: the store forgot it (%d visitor mapping(s)), so the contact is set up again",
+		fmt.Sprintf("planfix no longer has contact %d (deleted or merged) and refused it on the task: the store forgot it (%d visitor mapping(s)), so the contact is set up again",
 			contactID, n),
 		ErrContactGone, refused)
 }
