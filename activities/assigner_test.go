@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chatrabridge/chatrabridge/activities"
+	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 	"go.temporal.io/sdk/testsuite"
@@ -131,5 +132,33 @@ func TestContactRoleRetryFindsTheTask(t *testing.T) {
 			}
 			equal(t, "stored role", role, tc.role)
 		})
+	}
+}
+
+// An attempt that made the task (its effect recorded) but stopped before reading it back
+// leaves the role unknown: the retry reads the task back, links the contact as
+// counterparty where Planfix kept a user, and stores the finding; nothing is created.
+func TestContactRoleDetectedAfterALostReadBack(t *testing.T) {
+	e := newEnv(t)
+	e.planfix.SetKeepUserAsAssigner(true)
+	ctx := context.Background()
+	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	sid := planfix.SourceObjectID(integrationID, "task", chatID, "1")
+	if err := e.db.RecordEffect(ctx, integrationID, "task:"+sid, itoa(task)); err != nil {
+		t.Fatal(err)
+	}
+	in := activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Episode: 1, ContactID: contact, Visitor: ivan()}
+	got := createFirstAttempt(t, e, in)
+	equal(t, "task", got, activities.CreateTaskResult{TaskID: task, Existing: true})
+	equal(t, "requests", strings.Join(e.requests(), "; "), "GET /task/"+itoa(task)+"; POST /task/"+itoa(task))
+	if pt, _ := e.planfix.Task(task); pt.Counterparty != "contact:"+itoa(contact) {
+		t.Errorf("counterparty = %q, want the contact", pt.Counterparty)
+	}
+	if role, err := e.db.ContactRole(ctx, integrationID); err != nil || role != postgres.ContactRoleCounterparty {
+		t.Errorf("stored role = %q, %v; want counterparty", role, err)
+	}
+	if n := len(e.planfix.Tasks()); n != 1 {
+		t.Errorf("planfix has %d tasks, want 1", n)
 	}
 }
