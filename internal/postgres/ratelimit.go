@@ -155,12 +155,8 @@ func (l *RateLimiter) Wait(ctx context.Context, account string) error {
 			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
 				return fmt.Errorf("planfix request slot is %s away, past the deadline: %w", d.Round(time.Millisecond), context.DeadlineExceeded)
 			}
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
+			if err := sleep(ctx, d); err != nil {
+				return err
 			}
 		}
 		if late := time.Since(start) - d; late <= maxLate {
@@ -185,4 +181,16 @@ func (l *RateLimiter) Block(ctx context.Context, account string, until time.Time
 		return fmt.Errorf("block planfix account: %w", translate(err))
 	}
 	return nil
+}
+
+// sleep waits d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -171,13 +171,8 @@ func (l *RateLimiter) waitPriority(ctx context.Context, account string) (err err
 			// sooner would only keep the account's row busy.
 			d = max(d, 0) + time.Duration(ahead)*l.interval
 		}
-		d = min(d, recheck)
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if err := sleep(ctx, min(d, recheck)); err != nil {
+			return err
 		}
 	}
 }
