@@ -12,7 +12,6 @@ import (
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
-	"github.com/chatrabridge/chatrabridge/internal/inbox"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
@@ -120,7 +119,7 @@ func cleanLine(s string, max int) string {
 
 // cleanID is cleanLine for an id: at most MaxIDBytes bytes.
 func cleanID(s string) string {
-	return inbox.TruncateBytes(cleanLine(s, MaxIDBytes), MaxIDBytes)
+	return workflows.TruncateBytes(cleanLine(s, MaxIDBytes), MaxIDBytes)
 }
 
 // messageID is cleanLine for a message id: one over maxMessageIDBytes becomes its

@@ -41,7 +41,7 @@ func (c *conversation) publish(ctx workflow.Context) {
 	p, s := &c.published, &c.st.State
 	var up []temporal.SearchAttributeUpdate
 	keyword := func(key temporal.SearchAttributeKeyKeyword, last *string, v string) {
-		v = truncateBytes(v, 255)
+		v = TruncateBytes(v, 255)
 		if v != "" && v != *last {
 			up = append(up, key.ValueSet(v))
 			*last = v
@@ -126,7 +126,7 @@ func CutSummary(s string) string {
 	if len(s) <= MaxSummaryBytes {
 		return s
 	}
-	s = truncateBytes(s, MaxSummaryBytes-len("…"))
+	s = TruncateBytes(s, MaxSummaryBytes-len("…"))
 	if n := len(s) - len(strings.TrimRight(s, `\`)); n%2 == 1 {
 		s = s[:len(s)-1]
 	}
@@ -176,7 +176,7 @@ func oneLine(s string, n int) string {
 }
 
 // truncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncateBytes(s string, n int) string {
+func TruncateBytes(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

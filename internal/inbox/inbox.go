@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -67,8 +66,8 @@ func (s *Signal) UnmarshalJSON(b []byte) error {
 // them (each upsert costs a visibility write before the task is made).
 func (d Delivery) StartOptions() client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
-		workflows.SAIntegration.ValueSet(TruncateBytes(d.Input.IntegrationID, maxKeywordBytes)),
-		workflows.SAChatID.ValueSet(TruncateBytes(d.Input.ChatID, maxKeywordBytes)),
+		workflows.SAIntegration.ValueSet(workflows.TruncateBytes(d.Input.IntegrationID, maxKeywordBytes)),
+		workflows.SAChatID.ValueSet(workflows.TruncateBytes(d.Input.ChatID, maxKeywordBytes)),
 		workflows.SAStatus.ValueSet(workflows.StatusOpen),
 	}
 	for _, kv := range []struct {
@@ -76,7 +75,7 @@ func (d Delivery) StartOptions() client.StartWorkflowOptions {
 		v   string
 	}{{workflows.SAClientID, d.Input.ClientID}, {workflows.SAName, d.Customer}, {workflows.SAEmail, d.Email}} {
 		if v := strings.TrimSpace(kv.v); v != "" {
-			attrs = append(attrs, kv.key.ValueSet(TruncateBytes(v, maxKeywordBytes)))
+			attrs = append(attrs, kv.key.ValueSet(workflows.TruncateBytes(v, maxKeywordBytes)))
 		}
 	}
 	return client.StartWorkflowOptions{
@@ -123,15 +122,4 @@ func Send(ctx context.Context, c client.Client, d Delivery) (restarted bool, err
 		restarted = restarted || d.SignalFirst
 	}
 	return restarted, nil
-}
-
-// TruncateBytes cuts s to at most n bytes without splitting a UTF-8 sequence.
-func TruncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
