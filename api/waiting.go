@@ -20,6 +20,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/background"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -221,24 +222,5 @@ func (s *Server) CountWaiting(ctx context.Context) error { return s.waiting.coun
 
 // countWaiting runs the waiting gauge for the app's lifetime.
 func countWaiting(lc fx.Lifecycle, s *Server) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				s.waiting.run(ctx, WaitingCountInterval)
-			}()
-			return nil
-		},
-		OnStop: func(stop context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stop.Done():
-				return stop.Err()
-			}
-		},
-	})
+	background.Run(lc, func(ctx context.Context) { s.waiting.run(ctx, WaitingCountInterval) })
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/fx"
 	"google.golang.org/grpc/codes"
 
+	"github.com/chatrabridge/chatrabridge/internal/background"
 	"github.com/chatrabridge/chatrabridge/internal/metrics"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
@@ -22,24 +23,7 @@ var Module = fx.Module("inbox",
 	fx.Provide(func(db *postgres.DB, c client.Client, reg *metrics.Registry, logger *slog.Logger) *Forwarder {
 		return NewForwarder(db, c, reg, logger)
 	}),
-	fx.Invoke(func(lc fx.Lifecycle, f *Forwarder) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error {
-				go func() {
-					defer close(done)
-					f.Run(ctx)
-				}()
-				return nil
-			},
-			OnStop: func(context.Context) error {
-				cancel()
-				<-done
-				return nil
-			},
-		})
-	}),
+	fx.Invoke(func(lc fx.Lifecycle, f *Forwarder) { background.Run(lc, f.Run) }),
 )
 
 // Defaults of a Forwarder.

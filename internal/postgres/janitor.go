@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/fx"
+
+	"github.com/chatrabridge/chatrabridge/internal/background"
 )
 
 // EffectsRetention is how long recorded side effects are kept. A record only matters
@@ -30,22 +32,7 @@ const janitorEvery = time.Hour
 var Janitor = fx.Module("postgres-janitor", fx.Invoke(startJanitor))
 
 func startJanitor(lc fx.Lifecycle, db *DB, logger *slog.Logger) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			go func() {
-				defer close(done)
-				runJanitor(ctx, db, logger, janitorEvery)
-			}()
-			return nil
-		},
-		OnStop: func(context.Context) error {
-			cancel()
-			<-done
-			return nil
-		},
-	})
+	background.Run(lc, func(ctx context.Context) { runJanitor(ctx, db, logger, janitorEvery) })
 }
 
 func runJanitor(ctx context.Context, db *DB, logger *slog.Logger, every time.Duration) {
