@@ -16,14 +16,21 @@ import (
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
 // VerifyResult is the answer of POST /api/v1/integrations/{id}/verify: each check, ok or
-// the problem, and what there is to choose from in Planfix.
+// the problem, and what there is to choose from in Planfix. With ?deep=true it also
+// tries every call the bridge makes (deepChecks) and says what it found out.
 type VerifyResult struct {
 	// OK is true when every check passed.
-	OK     bool          `json:"ok"`
+	OK bool `json:"ok"`
+	// Deep is true for a deep verify.
+	Deep   bool          `json:"deep,omitempty"`
 	Checks []VerifyCheck `json:"checks"`
+	// Capabilities are what a deep verify found out of Planfix and stored on the
+	// integration (the workflow uses them); "" is a finding it could not make.
+	Capabilities *postgres.Capabilities `json:"capabilities,omitempty"`
 	// TaskTemplates and ContactTemplates are the templates the token's employee sees.
 	TaskTemplates    []planfix.Template `json:"taskTemplates"`
 	ContactTemplates []planfix.Template `json:"contactTemplates"`
@@ -40,6 +47,8 @@ type VerifyCheck struct {
 	Problem string `json:"problem,omitempty"`
 	// Message says what was found, or what is wrong and how to fix it.
 	Message string `json:"message"`
+	// Means says what the finding means for the bridge (the checks of a deep verify).
+	Means string `json:"means,omitempty"`
 }
 
 // The checks of a verify, in the order they are answered.
@@ -73,6 +82,12 @@ func (a *admin) verifyIntegration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	deep := false
+	if v := c.QueryParam("deep"); v != "" {
+		if deep, err = strconv.ParseBool(v); err != nil {
+			return chatrabridge.Invalid("deep", "deep is %q; give true or false", v)
+		}
+	}
 	i, err := a.store.Integration(ctx, id)
 	if err != nil {
 		return err
@@ -85,11 +100,21 @@ func (a *admin) verifyIntegration(c echo.Context) error {
 	res := a.checkPlanfix(ctx, i)
 	wg.Wait()
 	res.Checks = append([]VerifyCheck{chatraCheck}, res.Checks...)
+	if deep {
+		caps := a.deepChecks(ctx, i, &res)
+		if err := a.db.RecordDeepVerify(ctx, i.ID, caps); err != nil {
+			return fmt.Errorf("record what the deep verify found: %w", err)
+		}
+		if caps, err = a.db.Capabilities(ctx, i.ID); err != nil {
+			return fmt.Errorf("read the integration's capabilities: %w", err)
+		}
+		res.Deep, res.Capabilities = true, &caps
+	}
 	res.OK = true
 	for _, ch := range res.Checks {
 		res.OK = res.OK && ch.OK
 	}
-	a.logger.Info("integration verified", "id", i.ID, "ok", res.OK)
+	a.logger.Info("integration verified", "id", i.ID, "ok", res.OK, "deep", deep)
 	return c.JSON(http.StatusOK, res)
 }
 
