@@ -153,7 +153,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 	switch {
 	case refusal != nil:
 		caps.ContactRole = postgres.ContactRoleCounterparty
-		role.Message = "Planfix refused the contact as a task's assigner (HTTP " + fmt.Sprint(refusal.HTTPStatus) + ", code " + fmt.Sprint(refusal.Code) + ": " + refusal.Message + ") and took it as counterparty"
+		role.Message = fmt.Sprintf("Planfix refused contact %d as a task's assigner (HTTP %d, code %d) and took it as counterparty", contactID, refusal.HTTPStatus, refusal.Code)
 	case t.Assigner != nil && samePerson(t.Assigner.ID, contact):
 		caps.ContactRole = postgres.ContactRoleAssigner
 		role.Message = fmt.Sprintf("Planfix kept contact %d as the task's assigner", contactID)

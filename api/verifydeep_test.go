@@ -26,7 +26,7 @@ func TestAdminVerifyDeep(t *testing.T) {
 		{"normal", func(*sandbox.Planfix) {}, postgres.ContactRoleAssigner, postgres.SourceIDsReturned, "kept contact"},
 		{"no sourceObjectId", func(p *sandbox.Planfix) { p.SetHideSourceObjectIDs(true) }, postgres.ContactRoleAssigner, postgres.SourceIDsNotReturned, "kept contact"},
 		{"keeps a user as assigner", func(p *sandbox.Planfix) { p.SetKeepUserAsAssigner(true) }, postgres.ContactRoleCounterparty, postgres.SourceIDsReturned, "kept user:1 instead"},
-		{"refuses a contact as assigner", func(p *sandbox.Planfix) { p.SetRefuseContactAsAssigner(true) }, postgres.ContactRoleCounterparty, postgres.SourceIDsReturned, "постановщиком задачи может быть только сотрудник"},
+		{"refuses a contact as assigner", func(p *sandbox.Planfix) { p.SetRefuseContactAsAssigner(true) }, postgres.ContactRoleCounterparty, postgres.SourceIDsReturned, "refused contact 1 as a task's assigner (HTTP 400, code 41) and took it as counterparty"},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			e := newAdminEnv(t)
