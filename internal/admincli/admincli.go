@@ -318,16 +318,32 @@ func rotateCmd(o *options) *cobra.Command {
 }
 
 func verifyCmd(o *options) *cobra.Command {
-	return &cobra.Command{
+	var deep bool
+	cmd := &cobra.Command{
 		Use:   "verify ID",
-		Short: "Check the stored credentials against Chatra and Planfix, and list the templates",
+		Short: "Check the stored credentials against Chatra and Planfix, and list the templates; --deep tries every call the bridge makes",
 		Long: `Calls Chatra and Planfix with the integration's stored credentials and reports each check:
 the Chatra API keys, the Planfix token, the task and contact templates and the completed
-status. Lists the templates and statuses to choose from. Exits non-zero when a check fails.`,
+status. Lists the templates and statuses to choose from. It only reads.
+
+With --deep it then tries, on the customer's own Planfix, every call the bridge makes: it
+finds or creates a test contact (` + api.SelfCheckEmail + `), creates a test task
+("Chatrabridge self-check ...") with the contact as assigner and reads it back, adds a
+comment as the contact and reads it, completes the task, and checks that sourceObjectId
+comes back; and it names the Chatra agent replies go as. It prints what each finding
+means for the bridge and stores the findings on the integration (the workflow uses
+them). Planfix's API deletes neither tasks nor contacts: the test task is left completed,
+and later runs use the same test contact again.
+
+Exits non-zero when a check fails.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var res api.VerifyResult
-			err := o.run(cmd, http.MethodPost, idPath(args[0], "/verify"), nil, func(w io.Writer, b []byte) error {
+			path := idPath(args[0], "/verify")
+			if deep {
+				path += "?deep=true"
+			}
+			err := o.run(cmd, http.MethodPost, path, nil, func(w io.Writer, b []byte) error {
 				if err := json.Unmarshal(b, &res); err != nil {
 					return err
 				}
@@ -351,6 +367,8 @@ status. Lists the templates and statuses to choose from. Exits non-zero when a c
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&deep, "deep", false, "also try every call the bridge makes, on a test contact and a test task in Planfix, and store what was found")
+	return cmd
 }
 
 // run calls the API and prints the answer, as JSON with --json.

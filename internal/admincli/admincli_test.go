@@ -219,6 +219,16 @@ func TestCLIIntegrationLifecycle(t *testing.T) {
 		t.Fatalf("verify:\n%s", out)
 	}
 
+	// --deep: the calls the bridge makes, what each finding means, and what was stored.
+	out = mustRun(t, e.getenv, "verify", "shop", "--deep")
+	if !regexp.MustCompile(`(?m)^CHECK\s+RESULT\s+DETAILS\s+WHAT IT MEANS FOR THE BRIDGE$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^planfix.contactAsAssigner\s+ok\s+Planfix kept contact \d+ as the task's assigner\s+chat tasks name the customer as assigner`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^planfix.completeTask\s+ok\s+`).MatchString(out) ||
+		!strings.Contains(out, "Stored on the integration: the contact's role on tasks assigner, sourceObjectId returned.") ||
+		!strings.Contains(out, "All checks passed.") {
+		t.Fatalf("verify --deep:\n%s", out)
+	}
+
 	// A wrong Planfix token: the table says why, and the command fails.
 	tokenFile := writeFile(t, "planfix.token", "new-cli-planfix-token")
 	mustRun(t, e.getenv, "update", "shop", "--planfix-token-file", tokenFile)

@@ -122,7 +122,11 @@ func printRotated(w io.Writer, b []byte) error {
 
 func printVerify(w io.Writer, r api.VerifyResult) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tRESULT\tDETAILS")
+	if r.Deep {
+		fmt.Fprintln(tw, "CHECK\tRESULT\tDETAILS\tWHAT IT MEANS FOR THE BRIDGE")
+	} else {
+		fmt.Fprintln(tw, "CHECK\tRESULT\tDETAILS")
+	}
 	for _, c := range r.Checks {
 		result := "ok"
 		if !c.OK {
@@ -131,10 +135,27 @@ func printVerify(w io.Writer, r api.VerifyResult) error {
 				result = "skipped"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, result, oneLine(c.Message))
+		if r.Deep {
+			means := oneLine(c.Means)
+			if means == "" {
+				means = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Name, result, oneLine(c.Message), means)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Name, result, oneLine(c.Message))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if c := r.Capabilities; c != nil {
+		unknown := func(s string) string {
+			if s == "" {
+				return "unknown"
+			}
+			return s
+		}
+		fmt.Fprintf(w, "\nStored on the integration: the contact's role on tasks %s, sourceObjectId %s.\n", unknown(c.ContactRole), unknown(c.SourceIDs))
 	}
 	list := func(title string, lines []string) {
 		if len(lines) == 0 {
