@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
 // MaxMessagesPerComment bounds how many chat messages one task comment combines.
@@ -21,7 +22,8 @@ const MaxMessagesPerComment = 50
 //
 // Each comment's sourceObjectId derives from the chat and the id of its first message,
 // and a retried attempt lists the task's comments first and skips those already there,
-// so every message lands once. After the comments it marks the conversation as active
+// so every message lands once (unless Planfix is known to return no sourceObjectId: see
+// sourceIDsMayReturn). After the comments it marks the conversation as active
 // in the store (replies go to the chat the customer wrote from last).
 func (a *Activities) AddComments(ctx context.Context, in AddCommentsInput) (AddCommentsResult, error) {
 	ctx = in.priority(ctx, in.Class) // ClassMessages unless the workflow says
@@ -36,7 +38,7 @@ func (a *Activities) AddComments(ctx context.Context, in AddCommentsInput) (AddC
 	pf := a.planfix(i)
 	comments := taskComments(in)
 	var existing map[string]int64
-	if retried(ctx) {
+	if retried(ctx) && a.sourceIDsMayReturn(ctx, in.IntegrationID) {
 		if existing, err = commentSources(ctx, pf, in.TaskID); err != nil {
 			return AddCommentsResult{}, err
 		}
@@ -174,7 +176,7 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 	if id, ok, err := a.madeComment(ctx, in.IntegrationID, sid); err != nil || ok {
 		return AddNoteResult{CommentID: id}, err
 	}
-	if retried(ctx) {
+	if retried(ctx) && a.sourceIDsMayReturn(ctx, in.IntegrationID) {
 		existing, err := commentSources(ctx, pf, in.TaskID)
 		if err != nil {
 			return AddNoteResult{}, err
@@ -192,6 +194,20 @@ func (a *Activities) AddNote(ctx context.Context, in AddNoteInput) (AddNoteResul
 		return AddNoteResult{}, err
 	}
 	return AddNoteResult{CommentID: id}, nil
+}
+
+// sourceIDsMayReturn reports whether a retry should list the task's comments to find by
+// sourceObjectId what an earlier attempt added: not when a deep verify found that the
+// integration's Planfix returns no sourceObjectId (postgres.SourceIDsNotReturned), since
+// the list, a request a page, could find nothing. A store failure is logged and counts
+// as unknown (the list is read).
+func (a *Activities) sourceIDsMayReturn(ctx context.Context, integrationID string) bool {
+	c, err := a.DB.Capabilities(ctx, integrationID)
+	if err != nil {
+		a.Logger.Warn("read what is known of planfix's sourceObjectId: the task's comments are listed", "integration", integrationID, "error", err)
+		return true
+	}
+	return c.SourceIDs != postgres.SourceIDsNotReturned
 }
 
 // madeComment returns the comment a create with sourceObjectId sid made, as the store

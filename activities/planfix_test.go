@@ -1,8 +1,8 @@
 package activities_test
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -502,4 +502,33 @@ func TestCreateTaskKeepsAContactPlanfixHas(t *testing.T) {
 	if m, err := e.db.FindContactByClient(ctx, integrationID, clientID); err != nil || m.PlanfixContactID != contact {
 		t.Errorf("mapping = %+v, %v; want it kept", m, err)
 	}
+}
+
+// Once a deep verify found that Planfix returns no sourceObjectId, a retry does not list
+// the task's comments (it could find nothing by them): it adds the comment at once.
+func TestRetryListsNoCommentsWhenPlanfixReturnsNoSourceIDs(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	lists := func() int {
+		n := 0
+		for _, r := range e.planfix.RequestLog() {
+			if strings.HasSuffix(r.Path, "/comments/list") {
+				n++
+			}
+		}
+		return n
+	}
+	// Outside an activity every call is a retry.
+	must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, activities.AddNoteInput{IntegrationID: integrationID, TaskID: task, Key: "a", Text: "a note"}))
+	equal(t, "lists while unknown", lists(), 1)
+	if err := e.db.RecordDeepVerify(ctx, integrationID, postgres.Capabilities{SourceIDs: postgres.SourceIDsNotReturned}); err != nil {
+		t.Fatal(err)
+	}
+	must[activities.AddNoteResult](t)(e.acts.AddNote(ctx, activities.AddNoteInput{IntegrationID: integrationID, TaskID: task, Key: "b", Text: "another note"}))
+	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+	must[activities.AddCommentsResult](t)(e.acts.AddComments(ctx, activities.AddCommentsInput{IntegrationID: integrationID, ChatID: chatID, TaskID: task, ContactID: contact,
+		Messages: []activities.ChatMessage{{ID: "m1", Type: "client", Text: "hello"}}}))
+	equal(t, "lists once known that none come back", lists(), 1)
+	equal(t, "comments", len(e.planfix.Comments(task)), 3)
 }
