@@ -59,7 +59,9 @@ func (a *Activities) WriteVisitorNotes(ctx context.Context, in WriteVisitorNotes
 // agent's account, or creates a placeholder); otherwise, or when the employee has no
 // email, as the integration's Chatra user (its agent id, else its agent email and name).
 // Every message carries ReceivedFrom, so that it is not taken for a new message when it
-// comes back in a webhook. A text longer than Chatra's limit goes as several messages.
+// comes back in a webhook; Chatra may ignore that tag on a message sent by agentId, so the
+// result also names each message by the id Chatra answered with and by its content and
+// agent (EchoKeys). A text longer than Chatra's limit goes as several messages.
 //
 // Chatra cannot find a sent message again, so each part is recorded in the store after
 // it is sent and skipped by a retry. A crash between Chatra's answer and that record, or
@@ -178,6 +180,7 @@ func (a *Activities) SendReply(ctx context.Context, in SendReplyInput) (SendRepl
 			return res, err
 		} else if ok {
 			res.MessageIDs = append(res.MessageIDs, id)
+			res.EchoKeys = append(res.EchoKeys, EchoKeysOf(sender.AgentID, part)...)
 			continue
 		}
 		msg := *sender
@@ -188,6 +191,11 @@ func (a *Activities) SendReply(ctx context.Context, in SendReplyInput) (SendRepl
 		}
 		a.recordEffect(ctx, in.IntegrationID, key, m.ID)
 		res.MessageIDs = append(res.MessageIDs, m.ID)
+		agent := m.AgentID // the agent Chatra wrote it as, else the one it was sent as
+		if agent == "" {
+			agent = sender.AgentID
+		}
+		res.EchoKeys = append(res.EchoKeys, EchoKeysOf(agent, part)...)
 	}
 	res.Outcome = ReplySent
 	return res, nil

@@ -54,6 +54,14 @@ func TestSendReplyAsIntegration(t *testing.T) {
 	equal(t, "receivedFrom", m.ReceivedFrom, tag)
 	equal(t, "client", m.ClientID, clientID)
 	equal(t, "returned id", r.MessageIDs[0], m.ID)
+	// Its content and agent name it too, for an echo that comes back without the tag.
+	equal(t, "echo keys", strings.Join(r.EchoKeys, ","), activities.EchoKey("AGENT-BRIDGE", "Hello Ivan,\nyour order ships today.")+","+
+		activities.EchoAnyAgent+activities.EchoKey("", "Hello Ivan,\nyour order ships today."))
+	equal(t, "retry's echo keys", strings.Join(r2.EchoKeys, ","), strings.Join(r.EchoKeys, ","))
+	equal(t, "echo key ignores spacing", activities.EchoKey(" AGENT-BRIDGE", "Hello  Ivan, your order\tships today. "), r.EchoKeys[0])
+	if activities.EchoKey("AGENT-OTHER", m.Text) == r.EchoKeys[0] || activities.EchoKey("AGENT-BRIDGE", "Hello Ivan") == r.EchoKeys[0] {
+		t.Error("echo keys of another agent or another text are the same")
+	}
 }
 
 // With "send as employee" the reply goes out as a Chatra agent with the employee's

@@ -2,7 +2,10 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chatrabridge/chatrabridge"
@@ -289,6 +292,35 @@ type SendReplyResult struct {
 	Author     string   `json:"author,omitempty"`
 	SentAs     string   `json:"sentAs,omitempty"` // "employee" or "integration"
 	MessageIDs []string `json:"messageIds,omitempty"`
+	// EchoKeys identify each sent message by its content and its Chatra agent
+	// (EchoKeysOf), so that it is recognised when Chatra delivers it back in a webhook
+	// without the receivedFrom tag and under an id the answer did not give.
+	EchoKeys []string `json:"echoKeys,omitempty"`
+}
+
+// EchoKeysOf are the EchoKeys of a message the bridge sent with text as Chatra agent
+// agentID ("" when not known): EchoKey(agentID, text), and, when the agent is known,
+// EchoAnyAgent plus EchoKey("", text), which an echo that does not name its agent
+// matches.
+func EchoKeysOf(agentID, text string) []string {
+	k := EchoKey(agentID, text)
+	if strings.TrimSpace(agentID) == "" {
+		return []string{k}
+	}
+	return []string{k, EchoAnyAgent + EchoKey("", text)}
+}
+
+// EchoAnyAgent begins an EchoKey that an echo naming no agent matches (EchoKeysOf).
+const EchoAnyAgent = "any:"
+
+// EchoKey identifies a chat message by its text (whitespace collapsed) and, when known,
+// the Chatra agent id it was written as: a short hash, so that neither a reply's text nor
+// the agent appears in it. EchoKey("", text) is the key of a message whose agent is not
+// known.
+func EchoKey(agentID, text string) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%s", strings.TrimSpace(agentID), strings.Join(strings.Fields(text), " "))
+	return fmt.Sprintf("%016x", h.Sum64())
 }
 
 // episodeKey is key, or the episode number when key is empty.

@@ -320,6 +320,55 @@ func TestReplySentAndItsEchoSkipped(t *testing.T) {
 	equal(t, "notes", len(f.notes()), 0)
 }
 
+// Chatra may drop the receivedFrom tag of a message sent by agentId, and deliver it back
+// under another id than its answer gave: the reply is then recognised by its content and
+// agent (SendReplyResult.EchoKeys), in a fragment and in the transcript, and never
+// becomes a task comment. Another agent who writes the same text is not the bridge.
+func TestReplyEchoWithoutTagSkipped(t *testing.T) {
+	f := newFixture(t)
+	f.reply = func(in activities.SendReplyInput) (activities.SendReplyResult, error) {
+		return activities.SendReplyResult{Outcome: activities.ReplySent, SentAs: "integration", MessageIDs: []string{"SENT-" + in.Key},
+			EchoKeys: activities.EchoKeysOf("AGENT-BRIDGE", "We shipped it.\nTracking: 123")}, nil
+	}
+	echo := Message{ID: "CHATRA-OWN-1", Type: MessageTypeAgent, AgentID: "AGENT-BRIDGE", AgentName: "Shop", Text: "We shipped it. Tracking: 123", Time: start.Add(time.Minute)}
+	other := Message{ID: "J1", Type: MessageTypeAgent, AgentID: "AGENT-JULIA", AgentName: "Julia", Text: "We shipped it.\nTracking: 123", Time: start.Add(2 * time.Minute)}
+	f.message(time.Second, "frag-1", msg("M1", "hi", start))
+	f.replyComment(time.Minute, 8001)
+	f.message(3*time.Minute, "frag-echo", echo)
+	f.message(4*time.Minute, "frag-julia", other)
+	st := f.queryAt(time.Hour)
+	f.closed(2*time.Hour, "close-1", msg("M1", "hi", start), Message{ID: "CHATRA-OWN-1b", Type: MessageTypeAgent, Text: echo.Text, Time: echo.Time}, other)
+	f.runDefault()
+	f.requireEnded()
+
+	equalBatches(t, f.commentBatches(), [][]string{{"M1:hi"}, {"J1:" + other.Text}})
+	equal(t, "skipped", st.MessagesSkipped, 1)
+}
+
+// An echo that comes in while SendReply is still at work (Chatra's webhook before its
+// answer) waits for the task like any message; once the reply's result names it, it is
+// dropped before it is written.
+func TestReplyEchoBeforeTheResultSkipped(t *testing.T) {
+	f := newFixture(t)
+	f.replyDelay = time.Second // the echoes come meanwhile, within the reorder window
+	f.reply = func(in activities.SendReplyInput) (activities.SendReplyResult, error) {
+		return activities.SendReplyResult{Outcome: activities.ReplySent, SentAs: "integration", MessageIDs: []string{"CHATRA-OWN-1"},
+			EchoKeys: activities.EchoKeysOf("AGENT-BRIDGE", "On its way")}, nil
+	}
+	f.message(time.Second, "frag-1", msg("M1", "hi", start))
+	f.replyComment(time.Minute, 8001)
+	f.message(time.Minute+300*time.Millisecond, "frag-echo", Message{ID: "CHATRA-OWN-1", Type: MessageTypeAgent, AgentID: "AGENT-BRIDGE", Text: "On its way", Time: start.Add(time.Minute)})
+	f.message(time.Minute+600*time.Millisecond, "frag-echo2", Message{ID: "CHATRA-OWN-X", Type: MessageTypeAgent, Text: "On  its way", Time: start.Add(time.Minute)})
+	st := f.queryAt(time.Hour)
+	f.closed(2*time.Hour, "close-1")
+	f.runDefault()
+	f.requireEnded()
+
+	equalBatches(t, f.commentBatches(), [][]string{{"M1:hi"}})
+	equal(t, "replies sent", st.RepliesSent, 1)
+	equal(t, "skipped", st.MessagesSkipped, 2)
+}
+
 // A comment from an employee who is not allowed on the channel is not sent; the task
 // gets a note saying why.
 func TestDisallowedEmployeeGetsNote(t *testing.T) {

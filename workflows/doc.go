@@ -278,8 +278,13 @@
 //
 // Echo. The bridge's replies come back from Chatra in webhooks. They are recognised by
 // their receivedFrom tag (the API drops them from fragments; transcripts keep them and
-// the workflow skips them) and, in case the tag is lost, by the message ids SendReply
-// returns. Likewise the comments the bridge writes in Planfix would trigger the Planfix
+// the workflow skips them) and, since Chatra may ignore the tag on a message sent by
+// agentId, by the message ids SendReply returns and by their content and agent
+// (SendReplyResult.EchoKeys: an agent's message with the same text, as the same agent
+// when known, is the bridge's). An echo that comes in before SendReply returns waits for
+// the task like any message, and is dropped when the result names it (patchEchoByContent);
+// only an echo written before that (SendReply returning later than the reorder window
+// after Chatra took the message) would still reach the task. Likewise the comments the bridge writes in Planfix would trigger the Planfix
 // scenario: their ids are kept, and a reply signal for one of them is ignored (the reply
 // lane waits for a comment call in flight to return before it judges a reply).
 package workflows

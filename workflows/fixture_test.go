@@ -61,6 +61,7 @@ type fixture struct {
 	heldReplies   func(activities.SaveConversationInput) []int64 // what SaveConversation took; nil: none
 	elsewhere     func(activities.SaveConversationInput) bool    // SaveConversation's RepliesElsewhere; nil: false
 	noteDelay     time.Duration                                  // how long AddNote takes
+	replyDelay    time.Duration                                  // how long SendReply takes
 	nextCommentID int64
 }
 
@@ -204,7 +205,7 @@ func (f *fixture) mockActivities() {
 			f.record("CompleteTask", in)
 			return activities.CompleteTaskResult{StatusID: 3}, nil
 		})
-	env.OnActivity(a.SendReply, mock.Anything, mock.Anything).Return(
+	env.OnActivity(a.SendReply, mock.Anything, mock.Anything).AfterFn(func() time.Duration { return f.replyDelay }).Return(
 		func(_ context.Context, in activities.SendReplyInput) (activities.SendReplyResult, error) {
 			f.record("SendReply", in)
 			return f.reply(in)

@@ -70,11 +70,7 @@ func (c *conversation) sendReply(ctx workflow.Context, s ReplySignal) {
 		case r.Outcome == activities.ReplySent:
 			st.RepliesSent++
 			c.answered(ctx, workflow.Now(ctx))
-			for _, id := range r.MessageIDs {
-				if id != "" {
-					c.st.SeenKeys.add("message:" + id) // its echo in a webhook is not a new message
-				}
-			}
+			c.markSent(ctx, r)
 			if r.Reason != "" {
 				note = replySentButNote(r.Reason)
 			}

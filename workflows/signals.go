@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/chatrabridge/chatrabridge/activities"
 )
 
 // Signals in: the receive coroutine, the handlers (they only record: the lanes and the
@@ -204,6 +206,54 @@ func (c *conversation) markOwnComment(id int64) {
 	}
 }
 
+// ownTextKeyStart begins the key of a message the bridge sent, by its content and agent
+// (activities.EchoKey), followed by that key.
+const ownTextKeyStart = "own-text:"
+
+// ownEcho reports whether m is a message the bridge sent coming back: an agent's message
+// with the text of a sent reply (activities.EchoKeysOf), written as the same agent, or
+// naming no agent, or sent when the bridge did not know its agent. An agent who types in
+// the Chatra app the very text the bridge sent as the same agent is taken for it too: a
+// note lost from the task, never a reply posted back into it.
+func (c *conversation) ownEcho(m Message) bool {
+	if m.Type == MessageTypeClient {
+		return false
+	}
+	has := func(k string) bool { return c.st.SeenKeys.has(ownTextKeyStart + k) }
+	textOnly := activities.EchoKey("", m.Text)
+	if strings.TrimSpace(m.AgentID) == "" {
+		return has(textOnly) || has(activities.EchoAnyAgent+textOnly)
+	}
+	return has(activities.EchoKey(m.AgentID, m.Text)) || has(textOnly)
+}
+
+// markSent records the messages a reply put into the chat (their ids and EchoKeys), so
+// that their echoes are not taken for new messages, and drops the echoes that came in
+// before the reply's result and still wait for the task.
+func (c *conversation) markSent(ctx workflow.Context, r activities.SendReplyResult) {
+	ids := map[string]bool{}
+	for _, id := range r.MessageIDs {
+		if id != "" {
+			c.st.SeenKeys.add("message:" + id) // its echo in a webhook is not a new message
+			ids[id] = true
+		}
+	}
+	for _, k := range r.EchoKeys {
+		c.st.SeenKeys.add(ownTextKeyStart + k)
+	}
+	echo := func(m Message) bool { return m.Type != MessageTypeClient && (ids[m.ID] || c.ownEcho(m)) }
+	if !slices.ContainsFunc(c.st.Pending, echo) && !slices.ContainsFunc(c.st.NextChat.Messages, echo) {
+		return
+	}
+	if !patched(ctx, patchEchoByContent) {
+		return
+	}
+	n := len(c.st.Pending) + len(c.st.NextChat.Messages)
+	c.st.Pending = slices.DeleteFunc(c.st.Pending, echo)
+	c.st.NextChat.Messages = slices.DeleteFunc(c.st.NextChat.Messages, echo)
+	c.st.State.MessagesSkipped += n - len(c.st.Pending) - len(c.st.NextChat.Messages)
+}
+
 // addMessage queues a chat message for the task unless it was seen before or the bridge
 // sent it, and reports whether it queued it. A visitor's new message after the chat
 // closed begins a new episode (so does a transcript's, once the episode is closed).
@@ -215,7 +265,7 @@ func (c *conversation) addMessage(ctx workflow.Context, m Message, fromTranscrip
 		return false
 	}
 	c.st.State.MessagesReceived++
-	if strings.EqualFold(strings.TrimSpace(m.ReceivedFrom), ReceivedFromTag) {
+	if strings.EqualFold(strings.TrimSpace(m.ReceivedFrom), ReceivedFromTag) || (c.ownEcho(m) && patched(ctx, patchEchoByContent)) {
 		c.st.State.MessagesSkipped++
 		return false
 	}

@@ -76,6 +76,14 @@ const (
 	// wait and unset when it is answered or the chat closes, and with a first-response
 	// target a timer runs to each deadline and a reminder note goes into the task.
 	patchCustomerWaiting = "customer-waiting"
+	// patchEchoByContent: a reply the bridge sent is recognised when Chatra delivers it
+	// back without the receivedFrom tag (Chatra may ignore the tag on a message sent by
+	// agentId) and under an id SendReply did not return: by its content and agent
+	// (SendReplyResult.EchoKeys), and, when its echo came in before SendReply returned,
+	// by either, among the messages still waiting for the task. Taken only where such an
+	// echo is found, which no history recorded before SendReply returned EchoKeys can
+	// hold.
+	patchEchoByContent = "echo-by-content"
 )
 
 // patched reports whether the run takes the change id: always in a new run, and in a
