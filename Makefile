@@ -26,8 +26,14 @@ compose-check: ## docker-compose.yml is valid (Debian's docker-compose package)
 bench: ## the benchmarks (embedded Temporal, PostgreSQL, sandbox): a table, and JSON in bench/results/
 	$(GO) run ./bench -out bench/results/latest.json $(BENCH_FLAGS)
 
-chaos: ## the fault tests at a larger size (a small size of each runs in `make test`)
-	$(GO) test -count=1 -timeout 40m -v ./chaos -chaos.chats 20 -chaos.messages 10 -chaos.wait 20m
+# The sandbox's Planfix modes `make chaos` runs every fault test in (chaos/chaos_test.go).
+CHAOS_MODES ?= normal no-source-ids keep-user refuse-contact
+
+chaos: ## the fault tests at a larger size, in each Planfix mode (a small size of each, and each mode in one test, runs in `make test`)
+	@for m in $(CHAOS_MODES); do \
+		echo "== chaos in Planfix mode $$m"; \
+		$(GO) test -count=1 -timeout 40m -v ./chaos -skip TestPlanfixModes -chaos.mode $$m -chaos.chats 20 -chaos.messages 10 -chaos.wait 20m || exit 1; \
+	done
 
 topology: ## the production topology as processes (temporal CLI dev server, 2 api, 2 worker, sandbox), with its printout
 	$(GO) test -count=1 -v -run TestProductionTopology ./topology

@@ -16,6 +16,7 @@ package chaos_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -58,7 +59,34 @@ var (
 	waitMax   = flag.Duration("chaos.wait", 4*time.Minute, "how long a test waits for its outcome, in all")
 	outageFor = flag.Duration("chaos.outage", 2*time.Second, "how long the outage fault tests keep Temporal or PostgreSQL down")
 	pace      = flag.Duration("chaos.pace", 150*time.Millisecond, "in the process fault tests, the pause between two webhooks of a chat")
+	mode      = flag.String("chaos.mode", modeNormal, "how the sandbox's Planfix behaves in every test: "+strings.Join(modes, ", "))
 )
+
+// The sandbox's Planfix modes (-chaos.mode): the behaviours of Planfix that are
+// unverified and that a conversation must survive with the faults.
+const (
+	modeNormal        = "normal"         // keeps and returns sourceObjectId, keeps a contact as assigner
+	modeNoSourceIDs   = "no-source-ids"  // returns no sourceObjectId (SetHideSourceObjectIDs)
+	modeKeepUser      = "keep-user"      // keeps a user as assigner instead of the contact (SetKeepUserAsAssigner)
+	modeRefuseContact = "refuse-contact" // refuses a contact as assigner, in Russian (SetRefuseContactAsAssigner)
+)
+
+var modes = []string{modeNormal, modeNoSourceIDs, modeKeepUser, modeRefuseContact}
+
+// setMode puts the sandbox's Planfix in mode m.
+func setMode(t *testing.T, p *sandbox.Planfix, m string) {
+	switch m {
+	case modeNormal:
+	case modeNoSourceIDs:
+		p.SetHideSourceObjectIDs(true)
+	case modeKeepUser:
+		p.SetKeepUserAsAssigner(true)
+	case modeRefuseContact:
+		p.SetRefuseContactAsAssigner(true)
+	default:
+		t.Fatalf("-chaos.mode %q is not one of %s", m, strings.Join(modes, ", "))
+	}
+}
 
 const sealKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
@@ -77,6 +105,7 @@ type stack struct {
 	mu           sync.Mutex
 	refusedCodes map[string]int // why attempts were refused: "HTTP 503", "no answer"
 
+	mode      string    // the sandbox's Planfix mode
 	deadline  time.Time // by when the test must have its outcome (-chaos.wait from its start)
 	chats     []*chat   // the chats scripted, for the report on a timeout
 	diagnosed sync.Once
@@ -86,6 +115,7 @@ type stack struct {
 // process: an in-memory Temporal server, the API and the worker, on a fresh schema of
 // the test database.
 type setup struct {
+	mode     string // the sandbox's Planfix mode; "" is -chaos.mode
 	temporal string // the address of a Temporal server run elsewhere (a child)
 	dbURL    string // a database of the test's own (else a fresh schema of the test database)
 	noWorker bool   // the worker runs in child processes the test starts
@@ -134,6 +164,8 @@ func newStack(t *testing.T, o setup) *stack {
 	if err := st.sb.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
+	st.mode = cmp.Or(o.mode, *mode)
+	setMode(t, st.sb.Planfix(), st.mode)
 	t.Cleanup(func() { _ = st.sb.Close() })
 	cfg, err := stackConfig(st.dbURL)
 	if err != nil {
@@ -410,6 +442,7 @@ func (s *stack) check(cs []*chat) {
 		if t, _ := s.sb.Planfix().Task(c.task); t.StatusID == sandbox.PlanfixStatusCompleted {
 			completed++
 		}
+		s.checkObjects(c)
 		text := s.taskText(c.task)
 		last := -1
 		for _, m := range c.msgs {
@@ -443,9 +476,39 @@ func (s *stack) check(cs []*chat) {
 	t.Logf("webhooks answered 200: %d; attempts refused and retried: %d %v", s.accepted.Load(), s.refused.Load(), s.refusedCodes)
 	s.mu.Unlock()
 	reqs := s.sb.RequestCounts()
-	s.t.Logf("chats %d: messages once %d/%d (missing %d, repeated %d, out of order %d), replies once %d/%d, tasks completed %d/%d; requests planfix %d (faults %v), chatra %d (faults %v)",
-		len(cs), msgsOK, len(cs)**messages, missing, dup, disorder, repliesOK, len(cs), completed, len(cs),
+	s.t.Logf("planfix mode %s, chats %d: messages once %d/%d (missing %d, repeated %d, out of order %d), replies once %d/%d, tasks completed %d/%d; requests planfix %d (faults %v), chatra %d (faults %v)",
+		s.mode, len(cs), msgsOK, len(cs)**messages, missing, dup, disorder, repliesOK, len(cs), completed, len(cs),
 		reqs[sandbox.TargetPlanfix].Total, reqs[sandbox.TargetPlanfix].Faults, reqs[sandbox.TargetChatra].Total, reqs[sandbox.TargetChatra].Faults)
+}
+
+// checkObjects asserts that chat c made one task and one contact, the contact on the
+// task as the mode's Planfix keeps it (as assigner, else as counterparty).
+func (s *stack) checkObjects(c *chat) {
+	s.t.Helper()
+	var tasks []sandbox.PlanfixTask
+	for _, t := range s.sb.Planfix().Tasks() {
+		if strings.Contains(t.Name, " "+c.name()+" ") {
+			tasks = append(tasks, t)
+		}
+	}
+	var contacts []int64
+	for _, ct := range s.sb.Planfix().Contacts() {
+		if ct.Name == c.name() {
+			contacts = append(contacts, ct.ID)
+		}
+	}
+	if len(tasks) != 1 || len(contacts) != 1 {
+		s.t.Errorf("%s: %d tasks and %d contacts in Planfix, want one each", c.id, len(tasks), len(contacts))
+		return
+	}
+	contact, t := fmt.Sprintf("contact:%d", contacts[0]), tasks[0]
+	if s.mode == modeNormal || s.mode == modeNoSourceIDs {
+		if t.Assigner != contact {
+			s.t.Errorf("%s: task %d has assigner %q, want %s", c.id, t.ID, t.Assigner, contact)
+		}
+	} else if t.Counterparty != contact {
+		s.t.Errorf("%s: task %d has counterparty %q, want %s (Planfix in mode %s)", c.id, t.ID, t.Counterparty, contact, s.mode)
+	}
 }
 
 // deliverAll delivers each chat's script, the chats concurrently, a chat's webhooks in
@@ -489,8 +552,10 @@ func (s *stack) deliverAll(scripts [][]delivery, disrupt func()) {
 // (a) The worker process is killed (SIGKILL) mid-load and started again: what it was
 // doing is retried by Temporal on the new worker. Every remote call takes 300 ms here,
 // so that the kill lands while activities are in flight.
-func TestWorkerKilled(t *testing.T) {
-	s := newStack(t, setup{noWorker: true})
+func TestWorkerKilled(t *testing.T) { workerKilled(t, "") }
+
+func workerKilled(t *testing.T, mode string) {
+	s := newStack(t, setup{noWorker: true, mode: mode})
 	if err := s.sb.SetFaults(sandbox.FaultPolicy{Target: sandbox.TargetBoth, Latency: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -552,8 +617,10 @@ func TestPostgresRestarted(t *testing.T) {
 
 // (c) The sandbox fails 30% of Planfix's and Chatra's calls with 5xx, 429 and timeouts
 // while the chats run; the faults stop before the check.
-func TestFaultyPlanfixAndChatra(t *testing.T) {
-	s := newStack(t, setup{})
+func TestFaultyPlanfixAndChatra(t *testing.T) { faultyPlanfixAndChatra(t, "") }
+
+func faultyPlanfixAndChatra(t *testing.T, mode string) {
+	s := newStack(t, setup{mode: mode})
 	if err := s.sb.SetFaults(sandbox.FaultPolicy{Target: sandbox.TargetBoth, Rate: 0.3, Seed: uint64(time.Now().UnixNano())}); err != nil {
 		t.Fatal(err)
 	}
@@ -574,8 +641,10 @@ func TestFaultyPlanfixAndChatra(t *testing.T) {
 // first: a chat's task is named after it), concurrently across chats: the bridge
 // de-duplicates them and writes a chat's messages in the chat's order, not in the order
 // their webhooks arrived (within its reorder window; see package workflows).
-func TestWebhooksRepeatedAndShuffled(t *testing.T) {
-	s := newStack(t, setup{})
+func TestWebhooksRepeatedAndShuffled(t *testing.T) { webhooksRepeatedAndShuffled(t, "") }
+
+func webhooksRepeatedAndShuffled(t *testing.T, mode string) {
+	s := newStack(t, setup{mode: mode})
 	cs := newChats("dup")
 	scripts := s.script(cs)
 	var wg sync.WaitGroup
@@ -596,6 +665,26 @@ func TestWebhooksRepeatedAndShuffled(t *testing.T) {
 	wg.Wait()
 	s.replyAndClose(cs, 3)
 	s.check(cs)
+}
+
+// The three fault tests, each in one of the Planfix modes other than normal, at the
+// small size: every mode meets faults in `make test` without running every test in
+// every mode (`make chaos` does, with -chaos.mode, and skips this test). The pairs put
+// each mode where it matters most: no sourceObjectId with a worker killed mid-create
+// (a retry must find what the lost attempt made by other fields), a user kept as
+// assigner with 30% of the calls failing (the read-back and the counterparty update
+// retried), a contact refused with every webhook three times (the fallback create once).
+func TestPlanfixModes(t *testing.T) {
+	for _, c := range []struct {
+		mode string
+		test func(*testing.T, string)
+	}{
+		{modeNoSourceIDs, workerKilled},
+		{modeKeepUser, faultyPlanfixAndChatra},
+		{modeRefuseContact, webhooksRepeatedAndShuffled},
+	} {
+		t.Run(c.mode, func(t *testing.T) { c.test(t, c.mode) })
+	}
 }
 
 // failureMessage is a failure's message, decoded from its encrypted attributes.
