@@ -320,8 +320,8 @@ func TestReplySentAndItsEchoSkipped(t *testing.T) {
 	equal(t, "notes", len(f.notes()), 0)
 }
 
-// Chatra may drop the receivedFrom tag of a message sent by agentId, and deliver it back
-// under another id than its answer gave: the reply is then recognised by its content and
+// Chatra may drop or replace the receivedFrom tag of a message sent by agentId, and
+// deliver it back under another id than its answer gave: the reply is then recognised by its content and
 // agent (SendReplyResult.EchoKeys), in a fragment and in the transcript, and never
 // becomes a task comment. Another agent who writes the same text is not the bridge.
 func TestReplyEchoWithoutTagSkipped(t *testing.T) {
@@ -330,7 +330,8 @@ func TestReplyEchoWithoutTagSkipped(t *testing.T) {
 		return activities.SendReplyResult{Outcome: activities.ReplySent, SentAs: "integration", MessageIDs: []string{"SENT-" + in.Key},
 			EchoKeys: activities.EchoKeysOf("AGENT-BRIDGE", "We shipped it.\nTracking: 123")}, nil
 	}
-	echo := Message{ID: "CHATRA-OWN-1", Type: MessageTypeAgent, AgentID: "AGENT-BRIDGE", AgentName: "Shop", Text: "We shipped it. Tracking: 123", Time: start.Add(time.Minute)}
+	// Its receivedFrom is not the bridge's tag (Chatra's own value, say).
+	echo := Message{ID: "CHATRA-OWN-1", Type: MessageTypeAgent, AgentID: "AGENT-BRIDGE", AgentName: "Shop", Text: "We shipped it. Tracking: 123", Time: start.Add(time.Minute), ReceivedFrom: "api"}
 	other := Message{ID: "J1", Type: MessageTypeAgent, AgentID: "AGENT-JULIA", AgentName: "Julia", Text: "We shipped it.\nTracking: 123", Time: start.Add(2 * time.Minute)}
 	f.message(time.Second, "frag-1", msg("M1", "hi", start))
 	f.replyComment(time.Minute, 8001)
