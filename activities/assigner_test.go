@@ -45,7 +45,7 @@ func TestContactRoleDetected(t *testing.T) {
 		{"planfix keeps the contact", func(*sandbox.Planfix) {}, postgres.ContactRoleAssigner,
 			"POST /task/; GET /task/%d"},
 		{"planfix keeps a user", func(p *sandbox.Planfix) { p.SetKeepUserAsAssigner(true) }, postgres.ContactRoleCounterparty,
-			"POST /task/; GET /task/%d; POST /task/%d"},
+			"POST /task/; GET /task/%d"}, // the contact went as counterparty too: no update
 		{"planfix refuses the contact in russian", func(p *sandbox.Planfix) { p.SetRefuseContactAsAssigner(true) }, postgres.ContactRoleCounterparty,
 			"POST /task/; POST /task/"},
 	} {
@@ -108,6 +108,8 @@ func TestContactRoleRetryFindsTheTask(t *testing.T) {
 	}{
 		{"planfix keeps the contact", func(*sandbox.Planfix) {}, postgres.ContactRoleAssigner},
 		{"planfix refuses the contact", func(p *sandbox.Planfix) { p.SetRefuseContactAsAssigner(true) }, postgres.ContactRoleCounterparty},
+		// The task has a user as assigner: it is found as the contact's counterparty.
+		{"planfix keeps a user", func(p *sandbox.Planfix) { p.SetKeepUserAsAssigner(true) }, postgres.ContactRoleCounterparty},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -157,6 +159,33 @@ func TestContactRoleDetectedAfterALostReadBack(t *testing.T) {
 	}
 	if role, err := e.db.ContactRole(ctx, integrationID); err != nil || role != postgres.ContactRoleCounterparty {
 		t.Errorf("stored role = %q, %v; want counterparty", role, err)
+	}
+	if n := len(e.planfix.Tasks()); n != 1 {
+		t.Errorf("planfix has %d tasks, want 1", n)
+	}
+}
+
+// The same, when another chat of the integration found meanwhile that Planfix keeps a
+// user as assigner: the retry still reads its task back and links the contact (the role
+// it knows now does not say how the earlier attempt made the task).
+func TestContactLinkedAfterALostReadBackOnceTheRoleIsKnown(t *testing.T) {
+	e := newEnv(t)
+	e.planfix.SetKeepUserAsAssigner(true)
+	ctx := context.Background()
+	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	sid := planfix.SourceObjectID(integrationID, "task", chatID, "1")
+	if err := e.db.RecordEffect(ctx, integrationID, "task:"+sid, itoa(task)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetContactRole(ctx, integrationID, postgres.ContactRoleCounterparty); err != nil {
+		t.Fatal(err)
+	}
+	in := activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Episode: 1, ContactID: contact, Visitor: ivan()}
+	got := createFirstAttempt(t, e, in)
+	equal(t, "task", got, activities.CreateTaskResult{TaskID: task, Existing: true})
+	if pt, _ := e.planfix.Task(task); pt.Counterparty != "contact:"+itoa(contact) {
+		t.Errorf("counterparty = %q, want the contact", pt.Counterparty)
 	}
 	if n := len(e.planfix.Tasks()); n != 1 {
 		t.Errorf("planfix has %d tasks, want 1", n)

@@ -96,8 +96,10 @@ func contactTaskFilters(i *chatrabridge.Integration, role string, contactID int6
 // attempt first looks among the contact's tasks for one created with it.
 //
 // Whether Planfix keeps a contact as a task's assigner is unverified, so it is detected,
-// never assumed, and remembered per integration (the store's contact role): until it is
-// known, the task is created with the contact as assigner and read back once. Should
+// never assumed, and remembered per integration (the store's contact role, which
+// `integrations verify --deep` may have found before the first chat): until it is
+// known, the task is created with the contact as assigner (and as counterparty) and read
+// back once. Should
 // Planfix have kept someone else as assigner, the contact is set as the task's
 // counterparty; should Planfix refuse the create (any bad request, whatever its wording),
 // the same create is made with the contact as counterparty instead, and only its success
@@ -132,9 +134,12 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	contact := planfix.ContactID(in.ContactID)
 	if r, ok, err := a.effect(ctx, in.IntegrationID, key); err != nil || ok {
 		id, _ := strconv.ParseInt(r, 10, 64)
-		if err == nil && role == "" && id > 0 {
-			// An earlier attempt made the task with the contact as assigner (the role was
-			// unknown) and stopped before reading it back.
+		if err == nil && role != postgres.ContactRoleAssigner && id > 0 {
+			// An earlier attempt made the task and stopped before returning: it may have
+			// made it with the contact as assigner (the role was unknown then) and not read
+			// it back, while another chat of the integration since found that Planfix keeps
+			// a user instead. So unless a contact is known to stay assigner, the task is
+			// read back (one request, on this rare path) and the contact linked.
 			if err := a.detectContactRole(ctx, pf, in.IntegrationID, id, contact); err != nil {
 				return CreateTaskResult{}, err
 			}
@@ -160,10 +165,16 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	for _, u := range i.Planfix.AssigneeUserIDs {
 		nt.Assignees = append(nt.Assignees, planfix.UserID(u))
 	}
-	if role == postgres.ContactRoleCounterparty {
+	switch role {
+	case postgres.ContactRoleCounterparty:
 		nt.Counterparty = contact
-	} else {
+	case postgres.ContactRoleAssigner:
 		nt.Assigner = contact
+	default:
+		// Unknown: as assigner, and as counterparty too, so that a retry whose earlier
+		// attempt's answer was lost finds the task by the contact whatever Planfix did
+		// with the assigner (findMadeTask), and a user kept instead costs no update.
+		nt.Assigner, nt.Counterparty = contact, contact
 	}
 	id, err := pf.CreateTask(ctx, nt)
 	var fellBack bool
