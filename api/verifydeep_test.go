@@ -127,4 +127,27 @@ func TestAdminVerifyDeepRefused(t *testing.T) {
 		t.Fatalf("%d objects made in Planfix", n)
 	}
 	adminError(t, e.call(t, http.MethodPost, "/api/v1/integrations/"+in.ID+"/verify?deep=very", ""), http.StatusBadRequest, "invalid", "deep")
+
+	// Planfix stops answering at the task's create (its daily limit, after the plain
+	// checks' 4 requests and the contact's 3): the create fails with the reason, the
+	// checks after it are skipped, in their order, and no finding is made.
+	good := e.create(t)
+	e.planfix.SetDailyQuota(7)
+	r = decodeAnswer[api.VerifyResult](t, e.call(t, http.MethodPost, "/api/v1/integrations/"+good.ID+"/verify?deep=true", ""), http.StatusOK)
+	var got []string
+	for _, c := range r.Checks[5:] {
+		result := "ok"
+		if !c.OK {
+			result = c.Problem
+		}
+		got = append(got, c.Name+" "+result)
+	}
+	want := []string{"chatra.agent ok", "planfix.contactSearch ok", "planfix.contactCreate ok", "planfix.taskCreate rate_limited",
+		"planfix.contactAsAssigner skipped", "planfix.commentAsContact skipped", "planfix.commentRead skipped", "planfix.completeTask skipped", "planfix.sourceObjectId skipped"}
+	if r.OK || !slices.Equal(got, want) {
+		t.Fatalf("deep verify over Planfix's limit: ok %t\n%s\nwant\n%s", r.OK, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if r.Capabilities == nil || r.Capabilities.ContactRole != "" || r.Capabilities.SourceIDs != "" || len(e.planfix.Tasks()) != 0 {
+		t.Fatalf("capabilities %+v, %d tasks; want nothing found or made", r.Capabilities, len(e.planfix.Tasks()))
+	}
 }
