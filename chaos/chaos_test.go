@@ -10,8 +10,11 @@
 // again. The tests that kill a process run it as a child: the test binary itself, with
 // CHAOS_ROLE set (see TestMain).
 //
-// `go test ./chaos` runs a small size of each; `make chaos` a larger one (-chaos.chats,
-// -chaos.messages).
+// Each runs with the sandbox's Planfix in a mode (-chaos.mode: normal, or one of the
+// unverified behaviours: no sourceObjectId, a user kept as assigner, a contact refused as
+// assigner). `go test ./chaos` runs a small size of each in the normal mode, and each
+// other mode once (TestPlanfixModes); `make chaos` a larger size (-chaos.chats,
+// -chaos.messages) of every test in every mode.
 package chaos_test
 
 import (
