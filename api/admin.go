@@ -64,9 +64,11 @@ type admin struct {
 	http         *http.Client
 	limiter      planfix.Limiter
 	logger       *slog.Logger
+	// conversations answers a conversation's state.
+	conversations Conversations
 }
 
-func newAdmin(p Params) *admin {
+func newAdmin(p Params, conversations Conversations) *admin {
 	a := &admin{
 		token:        p.Config.AdminToken,
 		allowPrivate: p.Config.AllowPrivateURLs,
@@ -77,6 +79,8 @@ func newAdmin(p Params) *admin {
 		http:         p.HTTPClient,
 		limiter:      p.PlanfixLimiter,
 		logger:       p.Logger,
+
+		conversations: conversations,
 	}
 	if a.publicURL == "" {
 		a.publicURL = config.Default("PUBLIC_URL")

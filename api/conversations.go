@@ -1,19 +1,16 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/conversation"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
@@ -33,7 +30,7 @@ type ConversationDetail struct {
 }
 
 // StateQueryTimeout bounds the "state" query of a conversation detail.
-const StateQueryTimeout = 5 * time.Second
+const StateQueryTimeout = conversation.StateQueryTimeout
 
 var conversationStatuses = []string{postgres.StatusOpen, postgres.StatusClosed, postgres.StatusEnded, postgres.StatusCancelled}
 
@@ -108,7 +105,7 @@ func (a *admin) getConversation(c echo.Context) error {
 		return err
 	}
 	detail := ConversationDetail{Conversation: *conv}
-	state, err := a.queryState(ctx, conv.WorkflowID)
+	state, err := a.conversations.State(ctx, conv.WorkflowID)
 	if err != nil {
 		detail.StateError = err.Error()
 		a.logger.Warn("conversation state query failed", "workflowId", conv.WorkflowID, "error", err)
@@ -116,30 +113,4 @@ func (a *admin) getConversation(c echo.Context) error {
 		detail.State = state
 	}
 	return c.JSON(http.StatusOK, detail)
-}
-
-// queryState asks the conversation's workflow for its state. Its error is a sentence for
-// the admin.
-func (a *admin) queryState(ctx context.Context, workflowID string) (*workflows.State, error) {
-	if a.temporal == nil {
-		return nil, errors.New("Temporal is not configured")
-	}
-	ctx, cancel := context.WithTimeout(ctx, StateQueryTimeout)
-	defer cancel()
-	v, err := a.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
-	if err != nil {
-		var nf *serviceerror.NotFound
-		switch {
-		case errors.As(err, &nf):
-			return nil, errors.New("the workflow " + workflowID + " does not exist in Temporal (its history may have been deleted after the retention period)")
-		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
-			return nil, errors.New("the workflow did not answer the state query within " + StateQueryTimeout.String() + ": is a worker running?")
-		}
-		return nil, errors.New("the state query failed: " + err.Error())
-	}
-	var s workflows.State
-	if err := v.Get(&s); err != nil {
-		return nil, errors.New("the state query's answer cannot be read: " + err.Error())
-	}
-	return &s, nil
 }
