@@ -23,6 +23,7 @@ import (
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 )
 
@@ -101,6 +102,7 @@ func (e *env) priorities(ctx context.Context) error {
 		rounds[mode] = r
 		printPrioRound(r)
 	}
+	printPrioModels(*prioChats, *prioWindow, *prioSecond, postgres.DefaultPlanfixInterval)
 	p, f := rounds["priorities"], rounds["fifo"]
 	for _, r := range []*prioRound{p, f} {
 		if r == nil {
