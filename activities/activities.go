@@ -48,6 +48,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/remote"
 )
 
 // Error types of the failures the activities report themselves (the others carry the
@@ -141,16 +142,11 @@ func fail(err error) error {
 	if errors.As(err, &appErr) {
 		return err // already decided
 	}
-	var pe *planfix.Error
-	if errors.As(err, &pe) {
-		return remoteError(err, pe.Kind, pe.Retryable, pe.RetryAfter)
-	}
-	var ce *chatra.Error
-	if errors.As(err, &ce) {
-		if ce.Kind == chatra.KindCanceled {
+	if re, ok := remote.As(err); ok { // Chatra's or Planfix's
+		if re.Kind == chatra.KindCanceled {
 			return err // the activity itself was cancelled or timed out
 		}
-		return remoteError(err, ce.Kind, ce.Retryable, ce.RetryAfter)
+		return remoteError(err, re.Kind, re.Retryable, re.RetryAfter)
 	}
 	var ie *chatra.InputError
 	if errors.As(err, &ie) {
@@ -224,9 +220,8 @@ func heartbeat(ctx context.Context) (stop func()) {
 	return func() { close(done) }
 }
 
-// asPlanfix returns the *planfix.Error in err's chain.
+// asPlanfix returns the Planfix error in err's chain.
 func asPlanfix(err error) (*planfix.Error, bool) {
-	var pe *planfix.Error
-	ok := errors.As(err, &pe)
-	return pe, ok
+	pe, ok := remote.As(err)
+	return pe, ok && pe.Service() == "planfix"
 }
