@@ -1,8 +1,8 @@
 package activities_test
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
