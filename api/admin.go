@@ -59,13 +59,19 @@ type admin struct {
 	allowPrivate bool // integrations' URLs may point at internal addresses (ALLOW_PRIVATE_URLS)
 	publicURL    string
 	store        *postgres.IntegrationStore
-	db           *postgres.DB
+	db           conversationStore
 	temporal     client.Client
 	http         *http.Client
 	limiter      planfix.Limiter
 	logger       *slog.Logger
 	// conversations answers a conversation's state.
 	conversations Conversations
+}
+
+// conversationStore is what the admin API reads of the conversations' rows.
+type conversationStore interface {
+	GetConversation(ctx context.Context, integrationID, chatID string) (*postgres.Conversation, error)
+	ListConversations(ctx context.Context, f postgres.ConversationFilter) ([]postgres.Conversation, error)
 }
 
 func newAdmin(p Params, conversations Conversations) *admin {

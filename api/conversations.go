@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,24 +16,49 @@ import (
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
+// Conversation is a conversation as the admin API lists it: what the store keeps of it.
+type Conversation struct {
+	IntegrationID    string                          `json:"integrationId"`
+	ChatID           string                          `json:"chatId"`
+	WorkflowID       string                          `json:"workflowId"`
+	ClientID         string                          `json:"clientId"`
+	PlanfixTaskID    *int64                          `json:"planfixTaskId,omitempty"`
+	PlanfixContactID *int64                          `json:"planfixContactId,omitempty"`
+	CustomerName     string                          `json:"customerName"`
+	CustomerEmail    string                          `json:"customerEmail"`
+	Status           chatrabridge.ConversationStatus `json:"status"`
+	StartedAt        time.Time                       `json:"startedAt"`
+	UpdatedAt        time.Time                       `json:"updatedAt"`
+	ClosedAt         *time.Time                      `json:"closedAt,omitempty"`
+	// ReceivesReplies says whether a reply written in the task goes to this chat.
+	ReceivesReplies bool `json:"receivesReplies"`
+}
+
+func conversationOf(c postgres.Conversation) Conversation {
+	return Conversation{
+		IntegrationID: c.IntegrationID, ChatID: c.ChatID, WorkflowID: c.WorkflowID, ClientID: c.ClientID,
+		PlanfixTaskID: c.PlanfixTaskID, PlanfixContactID: c.PlanfixContactID,
+		CustomerName: c.CustomerName, CustomerEmail: c.CustomerEmail, Status: c.Status,
+		StartedAt: c.StartedAt, UpdatedAt: c.UpdatedAt, ClosedAt: c.ClosedAt, ReceivesReplies: c.ReceivesReplies,
+	}
+}
+
 // ConversationList is the answer of GET /api/v1/conversations.
 type ConversationList struct {
-	Conversations []postgres.Conversation `json:"conversations"`
+	Conversations []Conversation `json:"conversations"`
 }
 
 // ConversationDetail is the answer of GET /api/v1/conversations/{id}: the stored row,
 // and the workflow's answer to the "state" query, or, when it gave none, StateError
 // saying why.
 type ConversationDetail struct {
-	postgres.Conversation
+	Conversation
 	State      *workflows.State `json:"state,omitempty"`
 	StateError string           `json:"stateError,omitempty"`
 }
 
 // StateQueryTimeout bounds the "state" query of a conversation detail.
 const StateQueryTimeout = conversation.StateQueryTimeout
-
-var conversationStatuses = []string{postgres.StatusOpen, postgres.StatusClosed, postgres.StatusEnded, postgres.StatusCancelled}
 
 // listConversations: GET /api/v1/conversations?integrationId=&status=&limit=&offset=.
 func (a *admin) listConversations(c echo.Context) error {
@@ -42,12 +68,12 @@ func (a *admin) listConversations(c echo.Context) error {
 			return chatrabridge.Invalid(name, "unknown query parameter %q: use integrationId, status, limit, offset", name)
 		}
 	}
-	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: q.Get("status")}
+	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: chatrabridge.ConversationStatus(q.Get("status"))}
 	if f.IntegrationID != "" && !plausibleID(f.IntegrationID) {
 		return chatrabridge.Invalid("integrationId", "integrationId is longer than 256 bytes, or holds control characters or invalid UTF-8")
 	}
-	if f.Status != "" && !slices.Contains(conversationStatuses, f.Status) {
-		return chatrabridge.Invalid("status", "status must be one of %s", strings.Join(conversationStatuses, ", "))
+	if f.Status != "" && !slices.Contains(chatrabridge.ConversationStatuses, f.Status) {
+		return chatrabridge.Invalid("status", "status must be one of %s", joinStatuses(chatrabridge.ConversationStatuses))
 	}
 	var err error
 	if f.Limit, err = intParam(q, "limit", 1, 1000); err != nil {
@@ -60,10 +86,22 @@ func (a *admin) listConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []postgres.Conversation{}
+	out := ConversationList{Conversations: make([]Conversation, 0, len(list))}
+	for _, conv := range list {
+		out.Conversations = append(out.Conversations, conversationOf(conv))
 	}
-	return c.JSON(http.StatusOK, ConversationList{Conversations: list})
+	return c.JSON(http.StatusOK, out)
+}
+
+func joinStatuses(ss []chatrabridge.ConversationStatus) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(s))
+	}
+	return b.String()
 }
 
 func intParam(q url.Values, name string, lo, hi int) (int, error) {
@@ -104,7 +142,7 @@ func (a *admin) getConversation(c echo.Context) error {
 		}
 		return err
 	}
-	detail := ConversationDetail{Conversation: *conv}
+	detail := ConversationDetail{Conversation: conversationOf(*conv)}
 	state, err := a.conversations.State(ctx, conv.WorkflowID)
 	if err != nil {
 		detail.StateError = err.Error()

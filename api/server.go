@@ -106,10 +106,17 @@ type Params struct {
 	Codec *codec.Codec `optional:"true"`
 }
 
+// readinessStore is what /readyz asks the store.
+type readinessStore interface {
+	Ping(ctx context.Context) error
+	// InboxBacklog counts the webhooks waiting in the inbox for Temporal, and the oldest's time.
+	InboxBacklog(ctx context.Context) (int64, time.Time, error)
+}
+
 // Server is the HTTP API.
 type Server struct {
 	Echo        *echo.Echo
-	db          *postgres.DB
+	db          readinessStore
 	temporal    client.Client
 	logger      *slog.Logger
 	addr        net.Addr

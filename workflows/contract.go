@@ -136,12 +136,13 @@ type ReplySignal struct {
 	AuthorEmail string `json:"authorEmail,omitempty"`
 }
 
-// Conversation statuses (the ConversationStatus search attribute and State.Status).
+// Conversation statuses (the ConversationStatus search attribute and State.Status):
+// chatrabridge.ConversationStatus.
 const (
-	StatusOpen      = "open"
-	StatusClosed    = "closed" // chat ended, task completed, late replies still delivered
-	StatusEnded     = "ended"
-	StatusCancelled = "cancelled"
+	StatusOpen      = chatrabridge.StatusOpen
+	StatusClosed    = chatrabridge.StatusClosed // chat ended, task completed, late replies still delivered
+	StatusEnded     = chatrabridge.StatusEnded
+	StatusCancelled = chatrabridge.StatusCancelled
 )
 
 // Reasons a conversation closed (State.CloseReason).
@@ -155,7 +156,7 @@ type State struct {
 	IntegrationID    string    `json:"integrationId"`
 	ChatID           string    `json:"chatId"`
 	ClientID         string    `json:"clientId,omitempty"`
-	Status           string    `json:"status"`
+	Status           chatrabridge.ConversationStatus `json:"status"`
 	Episode          int       `json:"episode"`
 	CustomerName     string    `json:"customerName,omitempty"`
 	CustomerEmail    string    `json:"customerEmail,omitempty"`

@@ -93,11 +93,7 @@ func withAttachments(text, attachments string) string {
 // visitorInfo is the card of a webhook as the conversation takes it: storable and
 // bounded (cleanVisitor).
 func visitorInfo(v chatra.Visitor) workflows.VisitorInfo {
-	return cleanVisitor(workflows.VisitorInfo{
-		Name: v.Name, Email: v.Email, Phone: v.Phone, City: v.City, Country: v.Country,
-		Pages: v.Pages, Source: v.Source, Device: v.Device, OS: v.OS, Browser: v.Browser,
-		IP: v.IP, Extra: v.Extra,
-	})
+	return cleanVisitor(v.Visitor)
 }
 
 // checkPayloadSize refuses a signal whose payload Temporal would refuse (its default
