@@ -1233,7 +1233,7 @@ func TestSearchAttributesAndDetails(t *testing.T) {
 	}
 	for k, want := range map[string]any{
 		"ChatraIntegration": testIntegration, "ChatraChatId": testChat, "ChatraClientId": testClient,
-		"CustomerEmail": "ivan@example.com", "CustomerName": "Ivan", "PlanfixTaskId": int64(100), "ConversationStatus": StatusEnded,
+		"CustomerEmail": "ivan@example.com", "CustomerName": "Ivan", "PlanfixTaskId": int64(100), "ConversationStatus": string(StatusEnded),
 	} {
 		if final[k] != want {
 			t.Errorf("search attribute %s = %v, want %v (upserts %v)", k, final[k], want, upserts)
