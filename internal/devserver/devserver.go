@@ -1,7 +1,8 @@
 // Package devserver runs a real Temporal server (go.temporal.io/server) and, optionally,
 // the Temporal Web UI inside the current process. It backs `chatrabridge dev` and the
 // integration tests. Persistence is SQLite: in a file when a data directory is given, so
-// workflows survive a restart, or in memory for tests.
+// workflows survive a restart, or in memory for tests. It can also keep its data in
+// PostgreSQL, which the devserver benchmark measures against SQLite.
 //
 // It is for development and tests only; production runs against a Temporal cluster or
 // Temporal Cloud.
@@ -49,6 +50,11 @@ type Options struct {
 	CodecEndpoint string
 	// DataDir holds the SQLite file (temporal.db). Empty keeps everything in memory.
 	DataDir string
+	// Postgres, when set, keeps Temporal's data in PostgreSQL instead: the URL of the
+	// database for its workflows, and the same name with "_visibility" appended for its
+	// visibility store; both are created when missing and their schemas set up or
+	// updated at start. DataDir is then unused.
+	Postgres string
 	// Namespace is created at start when missing. Default "default".
 	Namespace string
 	// SearchAttributes are registered on the namespace (created when missing).
@@ -122,11 +128,11 @@ func start(ctx context.Context, o Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	sqlConf, err := sqliteConfig(o)
+	store, visibility, err := stores(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	conf, err := serverConfig(o, sqlConf)
+	conf, err := serverConfig(o, store, visibility)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +272,30 @@ func (s *Server) ensureSearchAttributes(ctx context.Context, want map[string]enu
 	return nil
 }
 
+// stores returns the server's workflow and visibility stores (one and the same for
+// SQLite), with the namespace created in them.
+func stores(ctx context.Context, o Options) (store, visibility *config.SQL, err error) {
+	if o.Postgres != "" {
+		store, visibility, err = postgresStores(ctx, o.Postgres)
+	} else {
+		store, err = sqliteConfig(o)
+		visibility = store
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace config: %w", err)
+	}
+	// The schema package is SQLite's, but it writes through the SQL plugin of the
+	// configuration, so it creates the namespace in PostgreSQL as well.
+	if err := sqliteschema.CreateNamespaces(store, ns); err != nil {
+		return nil, nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return store, visibility, nil
+}
+
 func sqliteConfig(o Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DataDir == "" {
@@ -291,17 +321,10 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 			}
 		}
 	}
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace config: %w", err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
-	}
 	return conf, nil
 }
 
-func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
+func serverConfig(o Options, store, visibility *config.SQL) (*config.Config, error) {
 	httpPort, err := pickPort(o.Host)
 	if err != nil {
 		return nil, err
@@ -310,10 +333,14 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.Host
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "default"
+	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: store}}
+	if visibility != store {
+		conf.Persistence.VisibilityStore = "visibility"
+		conf.Persistence.DataStores["visibility"] = config.DataStore{SQL: visibility}
+	}
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        "active",

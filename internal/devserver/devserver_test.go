@@ -80,9 +80,22 @@ func TestRunsAWorkflowWithSearchAttributes(t *testing.T) {
 }
 
 func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
+	keepsWorkflowsAcrossRestart(t, devserver.Options{DataDir: t.TempDir(), SearchAttributes: workflows.SearchAttributes()})
+}
+
+// The server on PostgreSQL (what the devserver benchmark measures against SQLite): its
+// databases are created and their schemas set up at the first start, and a second start
+// finds them set up and keeps the workflow.
+func TestPostgresKeepsWorkflowsAcrossRestart(t *testing.T) {
+	url := scratchDatabase(t)
+	keepsWorkflowsAcrossRestart(t, devserver.Options{Postgres: url, SearchAttributes: workflows.SearchAttributes()})
+}
+
+// keepsWorkflowsAcrossRestart starts a workflow, stops the server, starts it again on
+// the same store and finishes the workflow there.
+func keepsWorkflowsAcrossRestart(t *testing.T, o devserver.Options) {
 	ctx := context.Background()
-	srv, c := start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	srv, c := start(t, o)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survivor", TaskQueue: "restart-test"}, waitForSignal)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +103,7 @@ func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
 	c.Close()
 	srv.Stop()
 
-	srv, c = start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	srv, c = start(t, o)
 	defer srv.Stop()
 	defer c.Close()
 	desc, err := c.DescribeWorkflowExecution(ctx, "survivor", run.GetRunID())
