@@ -307,13 +307,21 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 		}
 		file := filepath.Join(o.DataDir, "temporal.db")
 		// The plugin passes every attribute but SQLite's URI parameters (mode, cache, ...)
-		// as a pragma named as given: journal_mode, not _journal_mode. WAL lets readers go
-		// on while one connection writes, so more than one connection helps; with
-		// synchronous=normal a commit does not wait for the disk (a power cut may lose the
-		// last commits, never corrupt the file: fine for a laptop); busy_timeout makes a
-		// connection wait for the writer's lock instead of failing at once.
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000"}
-		conf.MaxConns, conf.MaxIdleConns = sqliteConns, sqliteConns
+		// as a pragma named as given: journal_mode, not _journal_mode. With WAL a commit
+		// appends to the log, and with synchronous=normal it does not wait for the disk:
+		// a power cut may lose the last commits, never corrupt the file, and a crash or
+		// kill -9 of dev loses nothing. A checkpoint copies the log into the database and
+		// waits for the disk; SQLite's default, every 1000 pages, came every ~800 signals
+		// and cost most of the gap to the in-memory server, so the log grows to 10000
+		// pages (~40 MiB) first. busy_timeout makes another process (the sqlite3 shell)
+		// wait for the lock instead of failing at once. One connection, the plugin's
+		// default: with more (8 before), WAL lets readers go on while one writes, but in
+		// the devserver benchmark they were slower than one, waiting on each other's
+		// locks.
+		conf.ConnectAttributes = map[string]string{
+			"mode": "rwc", "journal_mode": "wal", "synchronous": "normal",
+			"wal_autocheckpoint": "10000", "busy_timeout": "10000",
+		}
 		conf.DatabaseName = file
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(conf); err != nil {
@@ -375,9 +383,6 @@ func serverConfig(o Options, store, visibility *config.SQL) (*config.Config, err
 	conf.PublicClient.HostPort = frontend
 	return &conf, nil
 }
-
-// sqliteConns is the connections to a file database (WAL lets them read at once).
-const sqliteConns = 8
 
 // pickPort returns a port for one of the server's services. A variable so that a test
 // can make it return a taken port.

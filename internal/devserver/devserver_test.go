@@ -2,7 +2,9 @@ package devserver_test
 
 import (
 	"context"
+	"database/sql"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,7 +82,23 @@ func TestRunsAWorkflowWithSearchAttributes(t *testing.T) {
 }
 
 func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
-	keepsWorkflowsAcrossRestart(t, devserver.Options{DataDir: t.TempDir(), SearchAttributes: workflows.SearchAttributes()})
+	dir := t.TempDir()
+	keepsWorkflowsAcrossRestart(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+
+	// The file is in WAL mode (a mode the file keeps): the settings reached SQLite as
+	// pragmas, which they did not when they were named _journal_mode and the like.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "temporal.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Fatalf("journal_mode of temporal.db = %q, want wal", mode)
+	}
 }
 
 // The server on PostgreSQL (what the devserver benchmark measures against SQLite): its
