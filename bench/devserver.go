@@ -102,9 +102,14 @@ func devServerScenario(ctx context.Context) error {
 		sides = append(sides, &devSide{name: "dev (" + store + ")", client: c})
 	}
 
+	// Each round starts one server later than the one before: a server goes on working
+	// for a while after its calls (visibility, the tasks its signals made), which the
+	// server measured next pays for, so no server is always the one after another.
 	for r := range *devRounds {
 		line := fmt.Sprintf("  round %d:", r+1)
-		for i, side := range sides {
+		for k := range sides {
+			i := (r + k) % len(sides)
+			side := sides[i]
 			v, err := signalRound(ctx, side.client, fmt.Sprintf("s%d-r%d", i, r))
 			if err != nil {
 				return fmt.Errorf("%s round: %w", side.name, err)
