@@ -29,9 +29,10 @@ import (
 
 // The devserver scenario: raw SignalWithStart throughput of `chatrabridge dev`'s embedded
 // server against `temporal server start-dev` in memory, alternating rounds in the same
-// run, for each store of -devserver-stores: sqlite (a file, WAL) and postgres (databases
-// of their own on -db's server, dropped at the end). No worker runs: the signals and
-// starts are all the servers do.
+// run, for each store of -devserver-stores: sqlite (the file dev uses), postgres
+// (databases of their own on -db's server, dropped at the end) and memory (SQLite in
+// memory, as start-dev). Every server is a process of its own. No worker runs: the
+// signals and starts are all the servers do.
 
 var (
 	devN      = flag.Int("devserver-n", 2000, "SignalWithStart calls per round of the devserver scenario")
