@@ -1,13 +1,15 @@
 # chatrabridge: `make dev` runs the whole system, `make test` runs every test.
 GO ?= go
 
-.PHONY: dev test build vet compose-check demo demo-check ui-check bench chaos topology histories
+.PHONY: dev test build build-production vet compose-check demo demo-check ui-check bench chaos topology histories
 
 dev: ## the whole system in one process (Temporal, Web UI on :8233, API on :8080)
 	$(GO) run ./cmd/chatrabridge dev
 
 test: ## every test, against the local PostgreSQL and an embedded Temporal server
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	$(GO) vet -tags nodev ./cmd/chatrabridge
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The e2e tests that record a workflow history each (one behaviour of a conversation).
@@ -19,6 +21,9 @@ histories: ## record a release's workflow histories for the replay test: make hi
 
 build: ## the binary, into bin/
 	$(GO) build -o bin/chatrabridge ./cmd/chatrabridge
+
+build-production: ## the production binary (the Dockerfile's): no dev stack (dev, demo, sandbox), into bin/
+	CGO_ENABLED=0 $(GO) build -tags nodev -trimpath -ldflags="-s -w" -o bin/chatrabridge-production ./cmd/chatrabridge
 
 compose-check: ## docker-compose.yml is valid (Debian's docker-compose package)
 	ADMIN_TOKEN=x SECRETS_KEY=x docker-compose config -q

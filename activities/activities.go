@@ -48,6 +48,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
+	"github.com/chatrabridge/chatrabridge/internal/remote"
 )
 
 // Error types of the failures the activities report themselves (the others carry the
@@ -74,10 +75,31 @@ const (
 	ErrContactGone = "planfix.contact_gone"
 )
 
+// Store is what the activities need of the store (postgres.DB): contact mappings,
+// conversations, what each integration's Planfix was found to do, recorded effects.
+type Store interface {
+	FindContactByClient(ctx context.Context, integrationID, clientID string) (*postgres.Contact, error)
+	FindContactByEmail(ctx context.Context, integrationID, email string) (*postgres.Contact, error)
+	SaveContact(ctx context.Context, c postgres.Contact) error
+	// ForgetContact drops the mappings to a contact Planfix no longer has.
+	ForgetContact(ctx context.Context, integrationID string, contactID int64) (int64, error)
+	ContactTaskIDs(ctx context.Context, integrationID string, contactID int64, limit int) ([]int64, error)
+	ContactRole(ctx context.Context, integrationID string) (string, error)
+	SetContactRole(ctx context.Context, integrationID, role string) error
+
+	SaveConversation(ctx context.Context, c postgres.Conversation) (heldReplies []int64, err error)
+	TouchConversation(ctx context.Context, integrationID, chatID string) error
+	ReceivesReplies(ctx context.Context, integrationID, chatID string) (bool, error)
+
+	// Effect returns the result recorded for the effect named key, ENOTFOUND when none was.
+	Effect(ctx context.Context, integrationID, key string) (string, error)
+	RecordEffect(ctx context.Context, integrationID, key, result string) error
+}
+
 // Activities holds what the activities need. It is safe for concurrent use.
 type Activities struct {
-	// DB is the store: contact mappings, conversations, recorded effects.
-	DB *postgres.DB
+	// DB is the store.
+	DB Store
 	// Integrations reads an integration's settings with its credentials opened.
 	Integrations chatrabridge.IntegrationService
 	// Limiter spaces Planfix requests per account across every worker process
@@ -101,7 +123,7 @@ type Activities struct {
 
 // New returns the activities over the store, the integrations and the shared Planfix
 // rate limiter. Each request to Chatra or Planfix is bounded by its client's timeout.
-func New(db *postgres.DB, integrations chatrabridge.IntegrationService, limiter planfix.Limiter, logger *slog.Logger) *Activities {
+func New(db Store, integrations chatrabridge.IntegrationService, limiter planfix.Limiter, logger *slog.Logger) *Activities {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -141,16 +163,11 @@ func fail(err error) error {
 	if errors.As(err, &appErr) {
 		return err // already decided
 	}
-	var pe *planfix.Error
-	if errors.As(err, &pe) {
-		return remoteError(err, pe.Kind, pe.Retryable, pe.RetryAfter)
-	}
-	var ce *chatra.Error
-	if errors.As(err, &ce) {
-		if ce.Kind == chatra.KindCanceled {
+	if re, ok := remote.As(err); ok { // Chatra's or Planfix's
+		if re.Kind == chatra.KindCanceled {
 			return err // the activity itself was cancelled or timed out
 		}
-		return remoteError(err, ce.Kind, ce.Retryable, ce.RetryAfter)
+		return remoteError(err, re.Kind, re.Retryable, re.RetryAfter)
 	}
 	var ie *chatra.InputError
 	if errors.As(err, &ie) {
@@ -224,9 +241,8 @@ func heartbeat(ctx context.Context) (stop func()) {
 	return func() { close(done) }
 }
 
-// asPlanfix returns the *planfix.Error in err's chain.
+// asPlanfix returns the Planfix error in err's chain.
 func asPlanfix(err error) (*planfix.Error, bool) {
-	var pe *planfix.Error
-	ok := errors.As(err, &pe)
-	return pe, ok
+	pe, ok := remote.As(err)
+	return pe, ok && pe.Service() == "planfix"
 }

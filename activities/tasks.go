@@ -381,8 +381,7 @@ func taskDescription(in CreateTaskInput, sid string) string {
 }
 
 // CompleteTask sets the task to the integration's completed status (resolved from the
-// task's process when the integration leaves it unset: the inactive status named like
-// "completed", else the first inactive one). A task an employee has already moved to an
+// task's process when the integration leaves it unset: planfix.CompletedStatus). A task an employee has already moved to an
 // inactive status is left as it is. It is idempotent.
 func (a *Activities) CompleteTask(ctx context.Context, in CompleteTaskInput) (CompleteTaskResult, error) {
 	ctx = in.priority(ctx, planfix.ClassCompletion)
@@ -411,33 +410,14 @@ func (a *Activities) CompleteTask(ctx context.Context, in CompleteTaskInput) (Co
 		if err != nil {
 			return CompleteTaskResult{}, fail(err)
 		}
-		if status = completedStatus(statuses); status == 0 {
-			return CompleteTaskResult{}, settingsError("the process of task %d has no inactive status: set planfix.completedStatusId in the integration", in.TaskID)
+		s := planfix.CompletedStatus(statuses)
+		if s == nil {
+			return CompleteTaskResult{}, settingsError("the process of task %d has no inactive status named like \"Completed\": set planfix.completedStatusId in the integration", in.TaskID)
 		}
+		status = s.ID
 	}
 	if _, err := pf.UpdateTask(ctx, in.TaskID, planfix.TaskUpdate{StatusID: status}); err != nil {
 		return CompleteTaskResult{}, fail(err)
 	}
 	return CompleteTaskResult{StatusID: status}, nil
-}
-
-// completedStatus picks the status that completes a task: an inactive status whose name
-// says so, else the first inactive one, else 0.
-func completedStatus(statuses []planfix.Status) int64 {
-	var first int64
-	for _, s := range statuses {
-		if s.IsActive {
-			continue
-		}
-		name := strings.ToLower(s.Name)
-		for _, w := range []string{"complete", "done", "finish", "завершен", "выполнен"} {
-			if strings.Contains(name, w) {
-				return s.ID
-			}
-		}
-		if first == 0 {
-			first = s.ID
-		}
-	}
-	return first
 }

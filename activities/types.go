@@ -176,15 +176,15 @@ type WriteVisitorNotesInput struct {
 // SaveConversationInput is the store's row of a conversation. Empty fields and zero ids
 // leave the stored values as they are.
 type SaveConversationInput struct {
-	IntegrationID string `json:"integrationId"`
-	ChatID        string `json:"chatId"`
-	WorkflowID    string `json:"workflowId"`
-	ClientID      string `json:"clientId,omitempty"`
-	TaskID        int64  `json:"taskId,omitempty"`
-	ContactID     int64  `json:"contactId,omitempty"`
-	CustomerName  string `json:"customerName,omitempty"`
-	CustomerEmail string `json:"customerEmail,omitempty"`
-	Status        string `json:"status"`
+	IntegrationID string                          `json:"integrationId"`
+	ChatID        string                          `json:"chatId"`
+	WorkflowID    string                          `json:"workflowId"`
+	ClientID      string                          `json:"clientId,omitempty"`
+	TaskID        int64                           `json:"taskId,omitempty"`
+	ContactID     int64                           `json:"contactId,omitempty"`
+	CustomerName  string                          `json:"customerName,omitempty"`
+	CustomerEmail string                          `json:"customerEmail,omitempty"`
+	Status        chatrabridge.ConversationStatus `json:"status"`
 	// JoinedTask says the conversation joined a task another chat created (the
 	// contact's active task, the contact found by the email the visitor gave), and the
 	// integration does not trust email claims: the store lets it receive the task's

@@ -59,14 +59,22 @@ type admin struct {
 	allowPrivate bool // integrations' URLs may point at internal addresses (ALLOW_PRIVATE_URLS)
 	publicURL    string
 	store        *postgres.IntegrationStore
-	db           *postgres.DB
+	db           conversationStore
 	temporal     client.Client
 	http         *http.Client
 	limiter      planfix.Limiter
 	logger       *slog.Logger
+	// conversations answers a conversation's state.
+	conversations Conversations
 }
 
-func newAdmin(p Params) *admin {
+// conversationStore is what the admin API reads of the conversations' rows.
+type conversationStore interface {
+	GetConversation(ctx context.Context, integrationID, chatID string) (*postgres.Conversation, error)
+	ListConversations(ctx context.Context, f postgres.ConversationFilter) ([]postgres.Conversation, error)
+}
+
+func newAdmin(p Params, conversations Conversations) *admin {
 	a := &admin{
 		token:        p.Config.AdminToken,
 		allowPrivate: p.Config.AllowPrivateURLs,
@@ -77,6 +85,8 @@ func newAdmin(p Params) *admin {
 		http:         p.HTTPClient,
 		limiter:      p.PlanfixLimiter,
 		logger:       p.Logger,
+
+		conversations: conversations,
 	}
 	if a.publicURL == "" {
 		a.publicURL = config.Default("PUBLIC_URL")

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,31 +9,56 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/chatrabridge/chatrabridge"
+	"github.com/chatrabridge/chatrabridge/internal/conversation"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
+// Conversation is a conversation as the admin API lists it: what the store keeps of it.
+type Conversation struct {
+	IntegrationID    string                          `json:"integrationId"`
+	ChatID           string                          `json:"chatId"`
+	WorkflowID       string                          `json:"workflowId"`
+	ClientID         string                          `json:"clientId"`
+	PlanfixTaskID    *int64                          `json:"planfixTaskId,omitempty"`
+	PlanfixContactID *int64                          `json:"planfixContactId,omitempty"`
+	CustomerName     string                          `json:"customerName"`
+	CustomerEmail    string                          `json:"customerEmail"`
+	Status           chatrabridge.ConversationStatus `json:"status"`
+	StartedAt        time.Time                       `json:"startedAt"`
+	UpdatedAt        time.Time                       `json:"updatedAt"`
+	ClosedAt         *time.Time                      `json:"closedAt,omitempty"`
+	// ReceivesReplies says whether a reply written in the task goes to this chat.
+	ReceivesReplies bool `json:"receivesReplies"`
+}
+
+func conversationOf(c postgres.Conversation) Conversation {
+	return Conversation{
+		IntegrationID: c.IntegrationID, ChatID: c.ChatID, WorkflowID: c.WorkflowID, ClientID: c.ClientID,
+		PlanfixTaskID: c.PlanfixTaskID, PlanfixContactID: c.PlanfixContactID,
+		CustomerName: c.CustomerName, CustomerEmail: c.CustomerEmail, Status: c.Status,
+		StartedAt: c.StartedAt, UpdatedAt: c.UpdatedAt, ClosedAt: c.ClosedAt, ReceivesReplies: c.ReceivesReplies,
+	}
+}
+
 // ConversationList is the answer of GET /api/v1/conversations.
 type ConversationList struct {
-	Conversations []postgres.Conversation `json:"conversations"`
+	Conversations []Conversation `json:"conversations"`
 }
 
 // ConversationDetail is the answer of GET /api/v1/conversations/{id}: the stored row,
 // and the workflow's answer to the "state" query, or, when it gave none, StateError
 // saying why.
 type ConversationDetail struct {
-	postgres.Conversation
+	Conversation
 	State      *workflows.State `json:"state,omitempty"`
 	StateError string           `json:"stateError,omitempty"`
 }
 
 // StateQueryTimeout bounds the "state" query of a conversation detail.
-const StateQueryTimeout = 5 * time.Second
-
-var conversationStatuses = []string{postgres.StatusOpen, postgres.StatusClosed, postgres.StatusEnded, postgres.StatusCancelled}
+const StateQueryTimeout = conversation.StateQueryTimeout
 
 // listConversations: GET /api/v1/conversations?integrationId=&status=&limit=&offset=.
 func (a *admin) listConversations(c echo.Context) error {
@@ -45,12 +68,12 @@ func (a *admin) listConversations(c echo.Context) error {
 			return chatrabridge.Invalid(name, "unknown query parameter %q: use integrationId, status, limit, offset", name)
 		}
 	}
-	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: q.Get("status")}
+	f := postgres.ConversationFilter{IntegrationID: q.Get("integrationId"), Status: chatrabridge.ConversationStatus(q.Get("status"))}
 	if f.IntegrationID != "" && !plausibleID(f.IntegrationID) {
 		return chatrabridge.Invalid("integrationId", "integrationId is longer than 256 bytes, or holds control characters or invalid UTF-8")
 	}
-	if f.Status != "" && !slices.Contains(conversationStatuses, f.Status) {
-		return chatrabridge.Invalid("status", "status must be one of %s", strings.Join(conversationStatuses, ", "))
+	if f.Status != "" && !slices.Contains(chatrabridge.ConversationStatuses, f.Status) {
+		return chatrabridge.Invalid("status", "status must be one of %s", joinStatuses(chatrabridge.ConversationStatuses))
 	}
 	var err error
 	if f.Limit, err = intParam(q, "limit", 1, 1000); err != nil {
@@ -63,10 +86,22 @@ func (a *admin) listConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []postgres.Conversation{}
+	out := ConversationList{Conversations: make([]Conversation, 0, len(list))}
+	for _, conv := range list {
+		out.Conversations = append(out.Conversations, conversationOf(conv))
 	}
-	return c.JSON(http.StatusOK, ConversationList{Conversations: list})
+	return c.JSON(http.StatusOK, out)
+}
+
+func joinStatuses(ss []chatrabridge.ConversationStatus) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(s))
+	}
+	return b.String()
 }
 
 func intParam(q url.Values, name string, lo, hi int) (int, error) {
@@ -107,8 +142,8 @@ func (a *admin) getConversation(c echo.Context) error {
 		}
 		return err
 	}
-	detail := ConversationDetail{Conversation: *conv}
-	state, err := a.queryState(ctx, conv.WorkflowID)
+	detail := ConversationDetail{Conversation: conversationOf(*conv)}
+	state, err := a.conversations.State(ctx, conv.WorkflowID)
 	if err != nil {
 		detail.StateError = err.Error()
 		a.logger.Warn("conversation state query failed", "workflowId", conv.WorkflowID, "error", err)
@@ -116,30 +151,4 @@ func (a *admin) getConversation(c echo.Context) error {
 		detail.State = state
 	}
 	return c.JSON(http.StatusOK, detail)
-}
-
-// queryState asks the conversation's workflow for its state. Its error is a sentence for
-// the admin.
-func (a *admin) queryState(ctx context.Context, workflowID string) (*workflows.State, error) {
-	if a.temporal == nil {
-		return nil, errors.New("Temporal is not configured")
-	}
-	ctx, cancel := context.WithTimeout(ctx, StateQueryTimeout)
-	defer cancel()
-	v, err := a.temporal.QueryWorkflow(ctx, workflowID, "", workflows.QueryState)
-	if err != nil {
-		var nf *serviceerror.NotFound
-		switch {
-		case errors.As(err, &nf):
-			return nil, errors.New("the workflow " + workflowID + " does not exist in Temporal (its history may have been deleted after the retention period)")
-		case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
-			return nil, errors.New("the workflow did not answer the state query within " + StateQueryTimeout.String() + ": is a worker running?")
-		}
-		return nil, errors.New("the state query failed: " + err.Error())
-	}
-	var s workflows.State
-	if err := v.Get(&s); err != nil {
-		return nil, errors.New("the state query's answer cannot be read: " + err.Error())
-	}
-	return &s, nil
 }

@@ -87,6 +87,9 @@ type Params struct {
 	Config   config.Config
 	// Webhooks adjusts the webhooks (tests); the zero value is production's.
 	Webhooks WebhookOptions `optional:"true"`
+	// Conversations delivers webhooks to conversations and reads their state; nil means
+	// conversation.Service on Temporal and DB (tests may give a fake).
+	Conversations Conversations `optional:"true"`
 	// Integrations is the admin API's store of integrations.
 	Integrations *postgres.IntegrationStore
 	// HTTPClient makes the admin API's calls to Chatra and Planfix (verify, and resolving
@@ -103,10 +106,17 @@ type Params struct {
 	Codec *codec.Codec `optional:"true"`
 }
 
+// readinessStore is what /readyz asks the store.
+type readinessStore interface {
+	Ping(ctx context.Context) error
+	// InboxBacklog counts the webhooks waiting in the inbox for Temporal, and the oldest's time.
+	InboxBacklog(ctx context.Context) (int64, time.Time, error)
+}
+
 // Server is the HTTP API.
 type Server struct {
 	Echo        *echo.Echo
-	db          *postgres.DB
+	db          readinessStore
 	temporal    client.Client
 	logger      *slog.Logger
 	addr        net.Addr
@@ -124,7 +134,11 @@ type Server struct {
 // the connection's, or, behind a proxy of Config.TrustedProxies, what its
 // X-Forwarded-For says.
 func New(p Params) *Server {
-	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p), admin: newAdmin(p), waiting: newWaitingGauge(p), searchAttrs: p.SearchAttributes, codec: newCodecServer(p),
+	conversations := p.Conversations
+	if conversations == nil {
+		conversations = newConversations(p)
+	}
+	s := &Server{db: p.DB, temporal: p.Temporal, logger: p.Logger, webhooks: newWebhooks(p, conversations), admin: newAdmin(p, conversations), waiting: newWaitingGauge(p), searchAttrs: p.SearchAttributes, codec: newCodecServer(p),
 		metrics: promhttp.HandlerFor(p.Metrics, promhttp.HandlerOpts{})}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -342,49 +342,9 @@ func processStatuses(ctx context.Context, pf planfixLister, t planfix.Template) 
 	return all, "any task process (Planfix does not say which process the task template has)", nil
 }
 
-// completedWords name a completed status, best first; a status named with one of
-// notCompletedWords is not one, even when it also holds a completed word ("Не выполнена",
-// "Incomplete").
-var (
-	completedWords    = []string{"completed", "complete", "done", "finished", "завершен", "завершён", "выполнен", "закрыт", "closed", "resolved", "готов"}
-	notCompletedWords = []string{"не ", "not ", "incomplete", "uncomplete", "unfinished", "cancel", "отмен", "отклон", "отказ", "reject", "fail", "провал"}
-)
-
-// completedRank ranks an inactive status by its name as a completed status: the index of
-// the first completed word it holds, -1 when it is not one.
-func completedRank(s planfix.Status) int {
-	if s.IsActive {
-		return -1
-	}
-	name := strings.ToLower(strings.TrimSpace(s.Name))
-	for _, w := range notCompletedWords {
-		if strings.Contains(name, w) {
-			return -1
-		}
-	}
-	for rank, w := range completedWords {
-		if strings.Contains(name, w) {
-			return rank
-		}
-	}
-	return -1
-}
-
-// pickCompleted returns the best completed status, or nil.
-func pickCompleted(statuses []planfix.Status) *planfix.Status {
-	var best *planfix.Status
-	bestRank := len(completedWords)
-	for i, s := range statuses {
-		if r := completedRank(s); r >= 0 && r < bestRank {
-			best, bestRank = &statuses[i], r
-		}
-	}
-	return best
-}
-
 // completedAdvice says which status to choose.
 func completedAdvice(statuses []planfix.Status, where string) string {
-	if s := pickCompleted(statuses); s != nil {
+	if s := planfix.CompletedStatus(statuses); s != nil {
 		return fmt.Sprintf("set planfix.completedStatusId to %d %q", s.ID, s.Name)
 	}
 	return "set planfix.completedStatusId to the inactive status a task gets when its chat ends; " + statusChoices(statuses, where)
@@ -432,7 +392,7 @@ func resolveCompletedStatus(ctx context.Context, pf planfixLister, taskTemplateI
 	if err != nil {
 		return fail(err)
 	}
-	s := pickCompleted(statuses)
+	s := planfix.CompletedStatus(statuses)
 	if s == nil {
 		return 0, chatrabridge.Invalid(field, "planfix.completedStatusId was left out and %s has no inactive status named like \"Completed\"; set planfix.completedStatusId to the status a task gets when its chat ends (%s)",
 			where, statusChoices(statuses, where))

@@ -462,7 +462,7 @@ func TestChatraWebhookSignalsTheConversation(t *testing.T) {
 	for _, attr := range []struct {
 		key  temporal.SearchAttributeKeyKeyword
 		want string
-	}{{workflows.SAIntegration, in.ID}, {workflows.SAChatID, "CHAT1"}, {workflows.SAClientID, "V1"}, {workflows.SAStatus, workflows.StatusOpen}} {
+	}{{workflows.SAIntegration, in.ID}, {workflows.SAChatID, "CHAT1"}, {workflows.SAClientID, "V1"}, {workflows.SAStatus, string(workflows.StatusOpen)}} {
 		if got, ok := desc.TypedSearchAttributes.GetKeyword(attr.key); !ok || got != attr.want {
 			t.Errorf("search attribute %s = %q (set %v), want %q", attr.key.GetName(), got, ok, attr.want)
 		}

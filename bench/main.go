@@ -172,6 +172,13 @@ func bp(v bool) *bool       { return &v }
 
 func main() {
 	flag.Parse()
+	if *devChild != "" {
+		if err := serveDevChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: devserver child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -23,6 +23,7 @@ import (
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 )
 
@@ -32,6 +33,7 @@ var (
 	prioSecond  = flag.Duration("priorities-second-after", 5*time.Second, "the second message of each chat of the priorities burst comes this long after its start")
 	prioTimeout = flag.Duration("priorities-timeout", 10*time.Minute, "give up waiting for a priorities round after this")
 	prioOnly    = flag.String("priorities-modes", "priorities,fifo", "rounds of the priorities scenario: priorities, fifo (first come, first served), or both")
+	prioTrace   = flag.Bool("priorities-trace", false, "print each Planfix request of the priorities rounds: when, what, for which chat")
 )
 
 // prioChat is one chat of a round and what was measured of it (zero: not seen).
@@ -42,6 +44,7 @@ type prioChat struct {
 	firstVisible                    time.Duration
 	secondVisible                   time.Duration
 	replyAt                         time.Time // the reply's webhook posted
+	replyComment                    int64     // the reply's comment in the task
 	delivered                       time.Duration
 	taskID                          int64
 	secondSent, replied             bool
@@ -99,6 +102,7 @@ func (e *env) priorities(ctx context.Context) error {
 		rounds[mode] = r
 		printPrioRound(r)
 	}
+	printPrioModels(*prioChats, *prioWindow, *prioSecond, postgres.DefaultPlanfixInterval)
 	p, f := rounds["priorities"], rounds["fifo"]
 	for _, r := range []*prioRound{p, f} {
 		if r == nil {
@@ -224,7 +228,7 @@ func (e *env) prioRound(ctx context.Context, mode string, n int, window time.Dur
 				if err != nil {
 					return nil, err
 				}
-				c.replyAt = time.Now()
+				c.replyAt, c.replyComment = time.Now(), cid
 				body, _ := json.Marshal(map[string]int64{"taskId": c.taskID, "commentId": cid})
 				if code, err := e.post(e.planfixHook, body); err != nil || code != http.StatusOK {
 					return nil, fmt.Errorf("planfix webhook: %d %v", code, err)
@@ -249,6 +253,9 @@ func (e *env) prioRound(ctx context.Context, mode string, n int, window time.Dur
 		time.Sleep(50 * time.Millisecond)
 	}
 	e.settle(30 * time.Second) // the optional calls still in the queue count as spent
+	if *prioTrace {
+		e.traceRound(r, begin, e.sb.Planfix().RequestLog()[before:])
+	}
 	for _, q := range e.sb.Planfix().RequestLog()[before:] {
 		r.requests++
 		if q.Status == http.StatusTooManyRequests {
@@ -276,4 +283,37 @@ func (e *env) chatraEmail(event, chatID, email string, msgs []msg) error {
 		err = fmt.Errorf("chatra webhook %s %s: HTTP %d", event, chatID, code)
 	}
 	return err
+}
+
+// traceRound prints a round's Planfix requests: the time since the round began, the
+// status, the request, and the chat it served (by its email, customer name, task,
+// contact or reply comment), so that the order the limiter chose can be read.
+func (e *env) traceRound(r *prioRound, begin time.Time, log []sandbox.PlanfixRequest) {
+	contacts := map[string]int64{}
+	for _, c := range e.sb.Planfix().Contacts() {
+		contacts[strings.ToLower(c.Email)] = c.ID
+	}
+	chatOf := func(q sandbox.PlanfixRequest) string {
+		for i, c := range r.chats {
+			needles := []string{c.email, customer(c.id)}
+			if c.taskID != 0 {
+				needles = append(needles, fmt.Sprintf("/task/%d/", c.taskID), fmt.Sprintf("/task/%d", c.taskID))
+			}
+			if id := contacts[c.email]; id != 0 {
+				needles = append(needles, fmt.Sprintf("/contact/%d", id))
+			}
+			if c.replyComment != 0 {
+				needles = append(needles, fmt.Sprintf("/comment/%d", c.replyComment))
+			}
+			for _, n := range needles {
+				if strings.HasSuffix(q.Path, n) || strings.Contains(q.Path, n+"/") || strings.Contains(string(q.Body), n) {
+					return fmt.Sprintf("chat %d", i+1)
+				}
+			}
+		}
+		return "?"
+	}
+	for _, q := range log {
+		fmt.Fprintf(os.Stderr, "  %s trace: %7.2fs %d %-4s %-32s %s\n", r.mode, q.Time.Sub(begin).Seconds(), q.Status, q.Method, q.Path, chatOf(q))
+	}
 }

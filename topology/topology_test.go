@@ -189,16 +189,17 @@ func temporalCLI(t *testing.T) string {
 	return p
 }
 
-// buildBinary builds cmd/chatrabridge into dir.
-func buildBinary(t *testing.T, dir string) string {
+// buildBinary builds cmd/chatrabridge into dir/name with the build tags given ("nodev":
+// the production build of the Dockerfile).
+func buildBinary(t *testing.T, dir, name, tags string) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Dir(filepath.Dir(file))
-	bin := filepath.Join(dir, "chatrabridge")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/chatrabridge")
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-tags="+tags, "-o", bin, "./cmd/chatrabridge")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/chatrabridge: %v\n%s", err, out)
+		t.Fatalf("go build -tags=%q ./cmd/chatrabridge: %v\n%s", tags, err, out)
 	}
 	return bin
 }
@@ -228,8 +229,11 @@ func TestProductionTopology(t *testing.T) {
 	began := time.Now()
 	cli := temporalCLI(t)
 	dir := t.TempDir()
-	bin := buildBinary(t, dir)
-	t.Logf("built the binary in %v", time.Since(began).Round(100*time.Millisecond))
+	// api and worker run the production build, as the Dockerfile makes it; the sandbox,
+	// which production never runs, comes from the full build.
+	bin := buildBinary(t, dir, "chatrabridge", "nodev")
+	full := buildBinary(t, dir, "chatrabridge-full", "")
+	t.Logf("built the production binary and the full one in %v", time.Since(began).Round(100*time.Millisecond))
 
 	temporalPort := freePort(t)
 	temporal := startProc(t, dir, "temporal", cli, nil, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
@@ -239,7 +243,7 @@ func TestProductionTopology(t *testing.T) {
 	waitTCP(t, temporalAddr, time.Minute)
 	t.Logf("temporal server start-dev (pid %d) on %s, a namespace without the search attributes", temporal.pid(), temporalAddr)
 
-	sb := startProc(t, dir, "sandbox", bin, nil, "sandbox", "--addr", "127.0.0.1:0", "--planfix-interval", sandboxInterval.String())
+	sb := startProc(t, dir, "sandbox", full, nil, "sandbox", "--addr", "127.0.0.1:0", "--planfix-interval", sandboxInterval.String())
 	line := sb.waitLog("sandbox ready ", 30*time.Second)
 	s := &stack{t: t, sandbox: strings.Fields(strings.TrimPrefix(line[strings.Index(line, "sandbox ready "):], "sandbox ready "))[0]}
 	t.Logf("sandbox (pid %d) on %s, Planfix limit: one request per %v", sb.pid(), s.sandbox, sandboxInterval)

@@ -393,7 +393,7 @@ func (w *world) parallel(fns ...func() error) {
 func (w *world) signal(c *conv, name string, arg any) {
 	id := c.workflowID()
 	attrs := temporal.NewSearchAttributes(workflows.SAIntegration.ValueSet(c.integ), workflows.SAChatID.ValueSet(c.chat),
-		workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(c.client),
+		workflows.SAStatus.ValueSet(string(workflows.StatusOpen)), workflows.SAClientID.ValueSet(c.client),
 		workflows.SAName.ValueSet(c.visitor.Name), workflows.SAEmail.ValueSet(c.visitor.Email))
 	opts := client.StartWorkflowOptions{
 		ID: id, TaskQueue: w.queue,
@@ -573,8 +573,8 @@ func (w *world) waitReplies(c *conv) error {
 	return err
 }
 
-func (w *world) waitStatus(c *conv, status string) error {
-	_, err := w.waitState(c, "status "+status, func(st workflows.State) bool { return st.Status == status })
+func (w *world) waitStatus(c *conv, status chatrabridge.ConversationStatus) error {
+	_, err := w.waitState(c, "status "+string(status), func(st workflows.State) bool { return st.Status == status })
 	return err
 }
 
@@ -657,7 +657,7 @@ func (w *world) where(c *conv) string {
 	case st.Status == workflows.StatusClosed:
 		parts = append(parts, "closed, late replies open")
 	default:
-		parts = append(parts, st.Status)
+		parts = append(parts, string(st.Status))
 	}
 	if q := sent - st.MessagesAdded; q > 0 {
 		parts = append(parts, fmt.Sprintf("%d msg queued", q))
@@ -980,7 +980,7 @@ func (w *world) check(convs []*conv) {
 		} else if row.Status != postgres.StatusEnded {
 			t.Errorf("%s: the store says %q, want %q", c.name, row.Status, postgres.StatusEnded)
 		} else {
-			finished += ", " + row.Status
+			finished += ", " + string(row.Status)
 		}
 		failedCol := strconv.Itoa(failed)
 		if benign > 0 {

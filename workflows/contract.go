@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -67,6 +69,25 @@ const (
 // the workflow skips them there (and any message signal carrying the tag).
 const ReceivedFromTag = "chatrabridge"
 
+// SentByBridge reports whether a message's receivedFrom is ReceivedFromTag: the bridge's
+// own message coming back.
+func SentByBridge(receivedFrom string) bool {
+	return strings.EqualFold(strings.TrimSpace(receivedFrom), ReceivedFromTag)
+}
+
+// DeliveryKey is the key of the signal named signal that a webhook delivery with the
+// event key maps to: a repeated delivery yields the same keys, while two signals of one
+// delivery never share one (the workflow ignores a repeated key whatever the signal).
+func DeliveryKey(eventKey, signal string) string {
+	return eventKey + "/" + signal
+}
+
+// ReplyKey is the key of the reply signal for the Planfix comment: the scenario's
+// webhook and a hand-made reply naming the comment share it, so the comment is sent once.
+func ReplyKey(commentID int64) string {
+	return replyKeyStart + strconv.FormatInt(commentID, 10)
+}
+
 // MessageSignal carries new chat messages (a Chatra chatFragment). Each message's ID is
 // its idempotency key: a message already seen is ignored. Key identifies the delivery: a
 // repeated key is ignored as a whole. Visitor, when set, is the client card as it now
@@ -115,12 +136,13 @@ type ReplySignal struct {
 	AuthorEmail string `json:"authorEmail,omitempty"`
 }
 
-// Conversation statuses (the ConversationStatus search attribute and State.Status).
+// Conversation statuses (the ConversationStatus search attribute and State.Status):
+// chatrabridge.ConversationStatus.
 const (
-	StatusOpen      = "open"
-	StatusClosed    = "closed" // chat ended, task completed, late replies still delivered
-	StatusEnded     = "ended"
-	StatusCancelled = "cancelled"
+	StatusOpen      = chatrabridge.StatusOpen
+	StatusClosed    = chatrabridge.StatusClosed // chat ended, task completed, late replies still delivered
+	StatusEnded     = chatrabridge.StatusEnded
+	StatusCancelled = chatrabridge.StatusCancelled
 )
 
 // Reasons a conversation closed (State.CloseReason).
@@ -134,7 +156,7 @@ type State struct {
 	IntegrationID    string    `json:"integrationId"`
 	ChatID           string    `json:"chatId"`
 	ClientID         string    `json:"clientId,omitempty"`
-	Status           string    `json:"status"`
+	Status           chatrabridge.ConversationStatus `json:"status"`
 	Episode          int       `json:"episode"`
 	CustomerName     string    `json:"customerName,omitempty"`
 	CustomerEmail    string    `json:"customerEmail,omitempty"`

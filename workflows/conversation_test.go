@@ -1283,7 +1283,7 @@ func TestSearchAttributesAndDetails(t *testing.T) {
 	}
 	for k, want := range map[string]any{
 		"ChatraIntegration": testIntegration, "ChatraChatId": testChat, "ChatraClientId": testClient,
-		"CustomerEmail": "ivan@example.com", "CustomerName": "Ivan", "PlanfixTaskId": int64(100), "ConversationStatus": StatusEnded,
+		"CustomerEmail": "ivan@example.com", "CustomerName": "Ivan", "PlanfixTaskId": int64(100), "ConversationStatus": string(StatusEnded),
 	} {
 		if final[k] != want {
 			t.Errorf("search attribute %s = %v, want %v (upserts %v)", k, final[k], want, upserts)
@@ -1295,7 +1295,7 @@ func TestSearchAttributesAndDetails(t *testing.T) {
 			statuses = append(statuses, s)
 		}
 	}
-	equalSlices(t, "status upserts", statuses, []string{StatusOpen, StatusClosed, StatusEnded})
+	equalSlices(t, "status upserts", statuses, []string{string(StatusOpen), string(StatusClosed), string(StatusEnded)})
 }
 
 // What the start set (as the API's SignalWithStart does) is not upserted again: before
@@ -1304,7 +1304,7 @@ func TestSearchAttributesOfTheStartNotUpsertedAgain(t *testing.T) {
 	f := newFixture(t)
 	f.env.SetTypedSearchAttributesOnStart(temporal.NewSearchAttributes(
 		SAIntegration.ValueSet(testIntegration), SAChatID.ValueSet(testChat), SAClientID.ValueSet(testClient),
-		SAStatus.ValueSet(StatusOpen), SAName.ValueSet("Ivan"), SAEmail.ValueSet("ivan@example.com")))
+		SAStatus.ValueSet(string(StatusOpen)), SAName.ValueSet("Ivan"), SAEmail.ValueSet("ivan@example.com")))
 	var upserted []string
 	f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		for k := range args.Get(0).(temporal.SearchAttributes).GetUntypedValues() {

@@ -303,7 +303,7 @@ func (c *conversation) conversationRow() activities.SaveConversationInput {
 func (c *conversation) saveConversation(ctx workflow.Context) (saved activities.SaveConversationInput, repliesElsewhere bool) {
 	row := c.conversationRow()
 	var r activities.SaveConversationResult
-	if err := c.call(ctx, storeOptions("store: conversation "+row.Status), a.SaveConversation, row, &r); err != nil {
+	if err := c.call(ctx, storeOptions("store: conversation "+string(row.Status)), a.SaveConversation, row, &r); err != nil {
 		c.recordError(ctx, "save the conversation in the store", err)
 		return activities.SaveConversationInput{}, false
 	}

@@ -57,7 +57,7 @@ func (c *conversation) publish(ctx workflow.Context) {
 		keyword(SAEmail, &p.email, s.CustomerEmail)
 		keyword(SAName, &p.name, s.CustomerName)
 	}
-	keyword(SAStatus, &p.status, s.Status)
+	keyword(SAStatus, &p.status, string(s.Status))
 	if t := s.TaskID; t != 0 && t != p.task {
 		up = append(up, SATaskID.ValueSet(t))
 		p.task = t

@@ -188,7 +188,7 @@ const replyKeyStart = "planfix-comment:"
 // replyKey is the de-duplication key of a reply: its Planfix comment, else its Key.
 func replyKey(s ReplySignal) string {
 	if s.CommentID > 0 {
-		return replyKeyStart + strconv.FormatInt(s.CommentID, 10)
+		return ReplyKey(s.CommentID)
 	}
 	if s.Key == "" {
 		return ""

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"encoding/json"
 	"slices"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
 // Phase is where a conversation's current episode (one chat, one task) stands. Every
@@ -44,7 +46,7 @@ const (
 )
 
 // status is the ConversationStatus of a phase.
-func (p Phase) status() string {
+func (p Phase) status() chatrabridge.ConversationStatus {
 	switch p {
 	case PhaseClosed:
 		return StatusClosed

@@ -1,20 +1,19 @@
 package chatra
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chatrabridge/chatrabridge/internal/remote"
 )
 
 // Defaults of Config.
@@ -47,7 +46,7 @@ const maxResponseBytes = 1 << 20
 const maxBodyExcerpt = 200
 
 // redacted replaces secrets wherever this package writes something a person may read.
-const redacted = "[REDACTED]"
+const redacted = remote.Redacted
 
 // Config is what the client needs to reach one Chatra account. It is safe to log: its
 // LogValue, String, GoString and MarshalJSON never contain SecretKey.
@@ -146,7 +145,7 @@ type Client struct {
 	auth    string // the Authorization header value; holds the secret
 	secret  string // for scrubbing; never printed
 	timeout time.Duration
-	http    *http.Client
+	remote  *remote.Caller
 	cfg     Config
 }
 
@@ -157,21 +156,16 @@ type Client struct {
 // A cfg that fails Validate does not stop NewClient: every call then fails with that
 // *InputError.
 func NewClient(cfg Config, httpClient *http.Client) *Client {
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
-	hc := *httpClient
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{
 		auth:    "Chatra.Simple " + cfg.PublicKey + ":" + cfg.SecretKey,
 		secret:  cfg.SecretKey,
 		timeout: cfg.Timeout,
-		http:    &hc,
 		cfg:     cfg,
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
+	c.remote = remote.NewCaller(httpClient, c.timeout, maxResponseBytes)
 	c.base, c.baseErr = cfg.baseURL()
 	if c.baseErr == nil {
 		c.baseErr = cfg.Validate()
@@ -198,31 +192,14 @@ func (c *Client) LogValue() slog.Value {
 	return c.cfg.LogValue()
 }
 
-// Error is a failed call to Chatra: a refusal, an error status or no answer at all. Its
-// text names the cause and, where there is one, the fix. It never contains the secret
-// key: Body is an excerpt of the answer scrubbed of it.
-type Error struct {
-	Op         string        // the call: "send message", "get message", "get client", "update client"
-	StatusCode int           // the HTTP status; 0 when no answer came
-	Kind       string        // one of the Kind constants
-	Retryable  bool          // true for KindRateLimited, KindUnavailable, KindNetwork and a retryable KindBadResponse
-	RetryAfter time.Duration // from a Retry-After header (seconds or HTTP date); 0 when absent
-	Message    string        // the cause and the fix
-	Body       string        // a short, single-line, scrubbed excerpt of the answer; may be empty
-	Err        error         // context.DeadlineExceeded, context.Canceled or the scrubbed transport error behind KindNetwork and KindCanceled; else nil
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	s := "chatra " + e.Op + ": " + e.Message
-	if e.Body != "" {
-		s += " (answer: " + strconv.Quote(e.Body) + ")"
-	}
-	return s
-}
-
-// Unwrap returns the transport error, so errors.Is(err, context.DeadlineExceeded) works.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a failed call to Chatra (remote.Error, one type for both remote APIs): a
+// refusal, an error status or no answer at all. Its text names the cause and, where there
+// is one, the fix. It never contains the secret key: Body is an excerpt of the answer
+// scrubbed of it. Op is "chatra " and the call ("chatra send message", ...); Retryable is
+// true for KindRateLimited, KindUnavailable, KindNetwork and a retryable KindBadResponse;
+// Err is context.DeadlineExceeded, context.Canceled or the scrubbed transport error
+// behind KindNetwork and KindCanceled, else nil.
+type Error = remote.Error
 
 // SendMessageInput is a message to send into a visitor's chat. The sender is either
 // AgentID, or all of AgentEmail, AgentName and ReceivedFrom; ReceivedFrom may accompany
@@ -367,73 +344,67 @@ func (c *Client) do(ctx context.Context, op, method, path string, in any, what s
 	if c.baseErr != nil {
 		return nil, c.baseErr
 	}
-	parent := ctx
-	// Every call is bounded, even inside a long activity deadline, so a hung Chatra
-	// fails the call and lets the activity retry.
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	var reqBody io.Reader
+	var reqBody []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, &InputError{Message: "the request cannot be encoded as JSON: " + err.Error()}
 		}
-		reqBody = bytes.NewReader(b)
+		reqBody = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reqBody)
-	if err != nil {
-		return nil, &InputError{Field: "apiUrl", Message: "cannot build a request to " + c.base + ": " + c.scrub(err.Error())}
+	header := http.Header{
+		"Authorization": {c.auth},
+		"Content-Type":  {"application/json"},
+		"Accept":        {"application/json"},
+		"User-Agent":    {"chatrabridge"},
 	}
-	req.Header.Set("Authorization", c.auth)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "chatrabridge")
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, c.transportError(op, parent, ctx, err)
+	// Every call is bounded, even inside a long activity deadline, so a hung Chatra
+	// fails the call and lets the activity retry.
+	resp, failure := c.remote.Do(ctx, method, c.base+path, header, reqBody)
+	if failure != nil {
+		if failure.Unbuildable {
+			return nil, &InputError{Field: "apiUrl", Message: "cannot build a request to " + c.base + ": " + c.scrub(failure.Cause.Error())}
+		}
+		return nil, c.transportError(op, failure)
 	}
-	defer resp.Body.Close()
-	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	if resp.Status >= 200 && resp.Status < 300 {
 		// A success whose body broke off still succeeded; callers decide what a partial
 		// body means.
-		return body, nil
+		return resp.Body, nil
 	}
-	_ = readErr // an error answer is described by its status; a partial body is fine
-	return nil, c.statusError(op, resp, body, what)
+	// An error answer is described by its status; a partial body is fine.
+	return nil, c.statusError(op, resp, what)
 }
 
 // transportError describes a request that got no answer.
-func (c *Client) transportError(op string, parent, ctx context.Context, err error) *Error {
-	// err itself is not kept: its text may hold URLs, and only a scrubbed copy may leave.
-	e := &Error{Op: op, Kind: KindNetwork, Retryable: true, Err: errors.New(c.scrub(err.Error()))}
-	var netErr net.Error
+func (c *Client) transportError(op string, f *remote.Failure) *Error {
+	// The cause itself is not kept: its text may hold URLs, and only a scrubbed copy may leave.
+	e := &Error{Op: "chatra " + op, Kind: KindNetwork, Retryable: true, Err: errors.New(c.scrub(f.Cause.Error()))}
 	switch {
-	case errors.Is(parent.Err(), context.Canceled):
+	case f.Canceled:
 		e.Kind, e.Retryable, e.Err = KindCanceled, false, context.Canceled
 		e.Message = "the call was canceled before chatra answered"
-	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || (errors.As(err, &netErr) && netErr.Timeout()):
+	case f.TimedOut:
 		e.Err = context.DeadlineExceeded
-		if _, ok := parent.Deadline(); ok {
+		if f.CallerDeadline {
 			e.Message = "chatra did not answer before the caller's deadline; retry later"
 		} else {
 			e.Message = fmt.Sprintf("chatra did not answer within %s; retry later", c.timeout)
 		}
 	default:
-		e.Message = fmt.Sprintf("cannot reach chatra at %s: %s; check chatra.apiUrl and the network, then retry", c.base, c.scrub(err.Error()))
+		e.Message = fmt.Sprintf("cannot reach chatra at %s: %s; check chatra.apiUrl and the network, then retry", c.base, c.scrub(f.Cause.Error()))
 	}
 	return e
 }
 
 // statusError describes an error answer.
-func (c *Client) statusError(op string, resp *http.Response, body []byte, what string) *Error {
-	code := resp.StatusCode
+func (c *Client) statusError(op string, resp remote.Answer, what string) *Error {
+	code := resp.Status
 	e := &Error{
-		Op:         op,
-		StatusCode: code,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Body:       c.excerptBody(body),
+		Op:         "chatra " + op,
+		HTTPStatus: code,
+		RetryAfter: remote.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		Body:       c.excerptBody(resp.Body),
 	}
 	switch {
 	case code == http.StatusUnauthorized:
@@ -471,7 +442,7 @@ func (c *Client) statusError(op string, resp *http.Response, body []byte, what s
 // retryable: such answers come from proxies and outages more often than from Chatra.
 func (c *Client) badResponse(op string, body []byte) *Error {
 	return &Error{
-		Op: op, StatusCode: http.StatusOK, Kind: KindBadResponse, Retryable: true,
+		Op: "chatra " + op, HTTPStatus: http.StatusOK, Kind: KindBadResponse, Retryable: true,
 		Message: "chatra's answer is not the JSON object expected; check that chatra.apiUrl is the API's origin, or retry",
 		Body:    c.excerptBody(body),
 	}
@@ -482,10 +453,7 @@ var authHeaderRE = regexp.MustCompile(`(?i)(chatra\.simple)\s+[^\s"',;}]+`)
 
 // scrub removes the secret key and anything that looks like a credential from s.
 func (c *Client) scrub(s string) string {
-	if c.secret != "" {
-		s = strings.ReplaceAll(s, c.secret, redacted)
-	}
-	return authHeaderRE.ReplaceAllString(s, "$1 "+redacted)
+	return authHeaderRE.ReplaceAllString(remote.Scrub(s, c.secret), "$1 "+remote.Redacted)
 }
 
 // excerptBody turns an error answer into a short, single-line, scrubbed excerpt.
@@ -495,28 +463,4 @@ func (c *Client) excerptBody(body []byte) string {
 		return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r < 0x20 || r == 0x7f
 	}), " ")
 	return truncate(s, maxBodyExcerpt)
-}
-
-// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date (a date in the past
-// gives 0). Anything else gives 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(365*24*time.Hour/time.Second) {
-			secs = int64(365 * 24 * time.Hour / time.Second)
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
 }

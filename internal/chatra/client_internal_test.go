@@ -1,37 +1,10 @@
 package chatra
 
 import (
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"", 0},
-		{"30", 30 * time.Second},
-		{" 5 ", 5 * time.Second},
-		{"0", 0},
-		{"-3", 0},
-		{"1.5", 0},
-		{"soon", 0},
-		{"99999999999999", 365 * 24 * time.Hour},
-		{now.Add(2 * time.Minute).Format(http.TimeFormat), 2 * time.Minute},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{now.Add(45 * time.Second).Format(time.RFC850), 45 * time.Second},
-	}
-	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
 
 func TestSplitText(t *testing.T) {
 	if got := SplitText(""); got != nil {

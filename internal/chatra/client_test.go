@@ -90,9 +90,9 @@ func chatraError(t *testing.T, err error, kind string, status int, retryable boo
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %T %v is not a *chatra.Error", err, err)
 	}
-	if ce.Kind != kind || ce.StatusCode != status || ce.Retryable != retryable {
+	if ce.Kind != kind || ce.HTTPStatus != status || ce.Retryable != retryable {
 		t.Errorf("error = {Kind:%q Status:%d Retryable:%v}, want {%q %d %v}: %v",
-			ce.Kind, ce.StatusCode, ce.Retryable, kind, status, retryable, err)
+			ce.Kind, ce.HTTPStatus, ce.Retryable, kind, status, retryable, err)
 	}
 	assertNoSecret(t, err)
 	return ce

@@ -4,29 +4,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
-// Visitor is what the bridge knows about a chat's visitor: the details a Planfix contact and
-// task need, normalised from a ClientCard whatever its shape.
+// Visitor is a chat's visitor as a ClientCard gives it, whatever its shape: the chat's
+// ids, and the visitor as the bridge knows one (chatrabridge.Visitor: the details a
+// Planfix contact and task need; the conversation merges one into what it knows). Pages
+// are the pages visited, in the order found, without repeats; Source the referrer or
+// traffic source; Extra every other scalar the card carries, under its dotted path in the
+// card ("info.language", "location.region"), and the values of known details that lost to
+// another source ("info.city" when the card's own city differs).
 type Visitor struct {
-	ClientID string   `json:"clientId"`
-	ChatID   string   `json:"chatId,omitempty"`
-	Name     string   `json:"name,omitempty"`
-	Email    string   `json:"email,omitempty"`
-	Phone    string   `json:"phone,omitempty"`
-	City     string   `json:"city,omitempty"`
-	Country  string   `json:"country,omitempty"`
-	Pages    []string `json:"pages,omitempty"`  // pages visited, in the order found, without repeats
-	Source   string   `json:"source,omitempty"` // referrer or traffic source
-	Device   string   `json:"device,omitempty"`
-	OS       string   `json:"os,omitempty"`
-	Browser  string   `json:"browser,omitempty"`
-	IP       string   `json:"ip,omitempty"`
-
-	// Extra keeps every other scalar the card carries, under its dotted path in the card
-	// ("info.language", "location.region"), and the values of known details that lost to
-	// another source ("info.city" when the card's own city differs).
-	Extra map[string]string `json:"extra,omitempty"`
+	ClientID string `json:"clientId"`
+	ChatID   string `json:"chatId,omitempty"`
+	chatrabridge.Visitor
 }
 
 // Limits on what Visitor keeps from one card, so that a hostile or bloated card cannot
@@ -120,9 +112,7 @@ func (c ClientCard) Visitor() Visitor {
 	v := Visitor{
 		ClientID: strings.TrimSpace(c.ID),
 		ChatID:   strings.TrimSpace(c.ChatID),
-		Name:     clean(c.Name),
-		Email:    clean(c.Email),
-		Phone:    clean(c.Phone),
+		Visitor:  chatrabridge.Visitor{Name: clean(c.Name), Email: clean(c.Email), Phone: clean(c.Phone)},
 	}
 	w := visitorWalk{v: &v}
 
@@ -453,44 +443,4 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
-}
-
-// Merge returns v completed from other: each empty field of v takes other's value, pages
-// of other that v lacks are appended (within the same limit as Visitor's), and Extra keys
-// v lacks are added. Use it to fill what a webhook lacks from GET /api/clients/{id}. v's
-// own values always win; neither argument is modified.
-func (v Visitor) Merge(other Visitor) Visitor {
-	out := v
-	for _, p := range []struct {
-		dst *string
-		src string
-	}{
-		{&out.ClientID, other.ClientID}, {&out.ChatID, other.ChatID}, {&out.Name, other.Name},
-		{&out.Email, other.Email}, {&out.Phone, other.Phone}, {&out.City, other.City},
-		{&out.Country, other.Country}, {&out.Source, other.Source}, {&out.Device, other.Device},
-		{&out.OS, other.OS}, {&out.Browser, other.Browser}, {&out.IP, other.IP},
-	} {
-		if *p.dst == "" {
-			*p.dst = p.src
-		}
-	}
-	out.Pages = append([]string(nil), v.Pages...)
-	for _, p := range other.Pages {
-		out.Pages = appendPages(out.Pages, p)
-	}
-	if len(out.Pages) == 0 {
-		out.Pages = nil
-	}
-	if len(v.Extra)+len(other.Extra) > 0 {
-		out.Extra = make(map[string]string, len(v.Extra)+len(other.Extra))
-		for k, val := range v.Extra {
-			out.Extra[k] = val
-		}
-		for k, val := range other.Extra {
-			if _, ok := out.Extra[k]; !ok {
-				out.Extra[k] = val
-			}
-		}
-	}
-	return out
 }

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
 // card parses a client object the way ParseWebhook does.
@@ -34,72 +36,67 @@ func TestVisitor(t *testing.T) {
 			client: `{"id":"c1","chatId":"x1","name":" Ivan ","email":"ivan@example.com","phone":"+1 555 0100",
 				"city":"Berlin","country":"Germany","ip":"203.0.113.7","browser":"Firefox 121","os":"Linux",
 				"device":"desktop","referrer":"https://google.com/","pages":["https://shop/","https://shop/cart"]}`,
-			want: Visitor{ClientID: "c1", ChatID: "x1", Name: "Ivan", Email: "ivan@example.com", Phone: "+1 555 0100",
-				City: "Berlin", Country: "Germany", IP: "203.0.113.7", Browser: "Firefox 121", OS: "Linux",
-				Device: "desktop", Source: "https://google.com/", Pages: []string{"https://shop/", "https://shop/cart"}},
+			want: Visitor{ClientID: "c1", ChatID: "x1", Visitor: chatrabridge.Visitor{Name: "Ivan", Email: "ivan@example.com", Phone: "+1 555 0100", City: "Berlin", Country: "Germany", IP: "203.0.113.7", Browser: "Firefox 121", OS: "Linux", Device: "desktop", Source: "https://google.com/", Pages: []string{"https://shop/", "https://shop/cart"}}},
 		},
 		{
 			name: "nested objects in info",
 			client: `{"id":"c1","info":{"location":{"city":"Lyon","country":{"name":"France","code":"FR"},"region":"ARA"},
 				"browser":{"name":"Chrome","version":"120"},"os":{"name":"Windows","version":"11"},
 				"device":{"type":"mobile","vendor":"Apple","model":"iPhone"},"ipAddress":"198.51.100.1"}}`,
-			want: Visitor{ClientID: "c1", City: "Lyon", Country: "France", Browser: "Chrome 120", OS: "Windows 11",
-				Device: "Apple iPhone (mobile)", IP: "198.51.100.1", Extra: map[string]string{"info.location.region": "ARA"}},
+			want: Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{City: "Lyon", Country: "France", Browser: "Chrome 120", OS: "Windows 11", Device: "Apple iPhone (mobile)", IP: "198.51.100.1", Extra: map[string]string{"info.location.region": "ARA"}}},
 		},
 		{
 			name: "basicInfo and integrationData",
 			client: `{"id":"c1","displayedName":"Visitor 4512",
 				"integrationData":{"name":"Ivan Petrov","email":"ivan@example.com","plan":"gold","userId":77},
 				"basicInfo":{"City":"Riga","Country":"Latvia","visited_pages":["/a","/b"],"utm_source":"newsletter"}}`,
-			want: Visitor{ClientID: "c1", Name: "Ivan Petrov", Email: "ivan@example.com", City: "Riga", Country: "Latvia",
-				Pages: []string{"/a", "/b"}, Source: "newsletter",
-				Extra: map[string]string{"integrationData.plan": "gold", "integrationData.userId": "77"}},
+			want: Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Name: "Ivan Petrov", Email: "ivan@example.com", City: "Riga", Country: "Latvia", Pages: []string{"/a", "/b"}, Source: "newsletter", Extra: map[string]string{"integrationData.plan": "gold", "integrationData.userId": "77"}}},
 		},
 		{
 			name:   "name: name, then a nested name, then displayedName",
 			client: `{"id":"c1","name":"","displayedName":"Visitor 1","info":{"fullName":"Ann"}}`,
-			want:   Visitor{ClientID: "c1", Name: "Ann"},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Name: "Ann"}},
 		},
 		{
 			name:   "displayedName when nothing else",
 			client: `{"id":"c1","displayedName":"Visitor 1"}`,
-			want:   Visitor{ClientID: "c1", Name: "Visitor 1"},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Name: "Visitor 1"}},
 		},
 		{
 			name:   "name wins and a different nested name is kept as extra",
 			client: `{"id":"c1","name":"Ivan","displayedName":"V","integrationData":{"name":"Ivan Petrov"}}`,
-			want:   Visitor{ClientID: "c1", Name: "Ivan", Extra: map[string]string{"integrationData.name": "Ivan Petrov"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Name: "Ivan", Extra: map[string]string{"integrationData.name": "Ivan Petrov"}}},
 		},
 		{
 			name:   "a name deep inside is not the visitor's name",
 			client: `{"id":"c1","info":{"location":{"name":"Berlin"},"company":{"name":"ACME"}}}`,
-			want:   Visitor{ClientID: "c1", Extra: map[string]string{"info.location.name": "Berlin", "info.company.name": "ACME"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Extra: map[string]string{"info.location.name": "Berlin", "info.company.name": "ACME"}}},
 		},
 		{
 			name: "pages merged from every place, repeats dropped, objects by url",
 			client: `{"id":"c1","visitedPages":["/a","/b"],"lastPages":[{"url":"/b","title":"B"},{"title":"Only title"},{"href":"/c"}],
 				"info":{"pages":"/d\n/a"}}`,
-			want: Visitor{ClientID: "c1", Pages: []string{"/a", "/b", "Only title", "/c", "/d"}},
+			want: Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Pages: []string{"/a", "/b", "Only title", "/c", "/d"}}},
 		},
 		{
 			name:   "source from an object",
 			client: `{"id":"c1","source":{"url":"https://ref.example/","medium":"cpc"}}`,
-			want:   Visitor{ClientID: "c1", Source: "https://ref.example/"},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Source: "https://ref.example/"}},
 		},
 		{
 			name:   "referrer preferred over source at the same place",
 			client: `{"id":"c1","source":"ads","referrer":"https://r/"}`,
-			want:   Visitor{ClientID: "c1", Source: "https://r/", Extra: map[string]string{"source": "ads"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Source: "https://r/", Extra: map[string]string{"source": "ads"}}},
 		},
 		{
 			name:   "top level wins over info; a differing info value is kept",
 			client: `{"id":"c1","city":"Berlin","info":{"city":"Potsdam","country":"Germany"},"basicInfo":{"city":"Berlin"}}`,
-			want:   Visitor{ClientID: "c1", City: "Berlin", Country: "Germany", Extra: map[string]string{"info.city": "Potsdam"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{City: "Berlin", Country: "Germany", Extra: map[string]string{"info.city": "Potsdam"}}},
 		},
 		{
 			name:   "numbers and booleans where strings were",
 			client: `{"id":1,"chatId":2,"name":3,"city":12345,"ip":false,"pages":[1,2.5]}`,
-			want:   Visitor{ClientID: "1", ChatID: "2", Name: "3", City: "12345", IP: "false", Pages: []string{"1", "2.5"}},
+			want:   Visitor{ClientID: "1", ChatID: "2", Visitor: chatrabridge.Visitor{Name: "3", City: "12345", IP: "false", Pages: []string{"1", "2.5"}}},
 		},
 		{
 			name:   "nulls everywhere",
@@ -109,29 +106,28 @@ func TestVisitor(t *testing.T) {
 		{
 			name:   "arrays where objects were expected",
 			client: `{"id":"c1","info":["a","b"],"basicInfo":[[1],[2]],"integrationData":[{"x":1}],"browser":["Safari","17"]}`,
-			want: Visitor{ClientID: "c1", Browser: "Safari 17",
-				Extra: map[string]string{"info": "a, b", "integrationData[0].x": "1"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Browser: "Safari 17", Extra: map[string]string{"info": "a, b", "integrationData[0].x": "1"}}},
 		},
 		{
 			name:   "name/value pair lists",
 			client: `{"id":"c1","integrationData":[{"name":"City","value":"Oslo"},{"name":"Plan","value":"pro"},{"name":"Email","value":"o@example.com"}]}`,
-			want:   Visitor{ClientID: "c1", City: "Oslo", Email: "o@example.com", Extra: map[string]string{"integrationData.Plan": "pro"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{City: "Oslo", Email: "o@example.com", Extra: map[string]string{"integrationData.Plan": "pro"}}},
 		},
 		{
 			name:   "unknown scalars kept, notes not",
 			client: `{"id":"c1","notes":"task #12","language":"de","timezone":"Europe/Berlin","tags":["vip","new"],"visits":3}`,
-			want: Visitor{ClientID: "c1", Extra: map[string]string{
-				"language": "de", "timezone": "Europe/Berlin", "tags": "vip, new", "visits": "3"}},
+			want: Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Extra: map[string]string{
+				"language": "de", "timezone": "Europe/Berlin", "tags": "vip, new", "visits": "3"}}},
 		},
 		{
 			name:   "key spelling variants",
 			client: `{"id":"c1","IP_Address":"192.0.2.1","Operating System":"macOS","browser-name":"Safari","Device_Type":"tablet","last_pages":"/x"}`,
-			want:   Visitor{ClientID: "c1", IP: "192.0.2.1", OS: "macOS", Browser: "Safari", Device: "tablet", Pages: []string{"/x"}},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{IP: "192.0.2.1", OS: "macOS", Browser: "Safari", Device: "tablet", Pages: []string{"/x"}}},
 		},
 		{
 			name:   "unicode values",
 			client: `{"id":"c1","name":"Łukasz Żółć","city":"Москва","country":"日本"}`,
-			want:   Visitor{ClientID: "c1", Name: "Łukasz Żółć", City: "Москва", Country: "日本"},
+			want:   Visitor{ClientID: "c1", Visitor: chatrabridge.Visitor{Name: "Łukasz Żółć", City: "Москва", Country: "日本"}},
 		},
 	}
 	for _, tt := range tests {
@@ -202,23 +198,5 @@ func TestVisitorHandMadeCard(t *testing.T) {
 	v := c.Visitor()
 	if v.City != "Berlin" || v.IP != "3.5" || v.OS != "10" || v.Extra["visits"] != "7" {
 		t.Errorf("Visitor = %+v", v)
-	}
-}
-
-func TestVisitorMerge(t *testing.T) {
-	a := Visitor{ClientID: "c1", Name: "Ivan", Pages: []string{"/a"}, Extra: map[string]string{"k": "a"}}
-	b := Visitor{ClientID: "c2", Name: "Other", Email: "i@example.com", City: "Berlin", Pages: []string{"/a", "/b"},
-		Extra: map[string]string{"k": "b", "l": "b"}}
-	got := a.Merge(b)
-	want := Visitor{ClientID: "c1", Name: "Ivan", Email: "i@example.com", City: "Berlin", Pages: []string{"/a", "/b"},
-		Extra: map[string]string{"k": "a", "l": "b"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Merge:\n got %+v\nwant %+v", got, want)
-	}
-	if len(a.Pages) != 1 || a.Extra["l"] != "" {
-		t.Errorf("Merge modified its receiver: %+v", a)
-	}
-	if z := (Visitor{}).Merge(Visitor{}); z.Pages != nil || z.Extra != nil {
-		t.Errorf("zero Merge = %+v", z)
 	}
 }

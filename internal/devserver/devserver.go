@@ -1,7 +1,8 @@
 // Package devserver runs a real Temporal server (go.temporal.io/server) and, optionally,
 // the Temporal Web UI inside the current process. It backs `chatrabridge dev` and the
 // integration tests. Persistence is SQLite: in a file when a data directory is given, so
-// workflows survive a restart, or in memory for tests.
+// workflows survive a restart, or in memory for tests. It can also keep its data in
+// PostgreSQL, which the devserver benchmark measures against SQLite.
 //
 // It is for development and tests only; production runs against a Temporal cluster or
 // Temporal Cloud.
@@ -49,6 +50,11 @@ type Options struct {
 	CodecEndpoint string
 	// DataDir holds the SQLite file (temporal.db). Empty keeps everything in memory.
 	DataDir string
+	// Postgres, when set, keeps Temporal's data in PostgreSQL instead: the URL of the
+	// database for its workflows, and the same name with "_visibility" appended for its
+	// visibility store; both are created when missing and their schemas set up or
+	// updated at start. DataDir is then unused.
+	Postgres string
 	// Namespace is created at start when missing. Default "default".
 	Namespace string
 	// SearchAttributes are registered on the namespace (created when missing).
@@ -122,11 +128,11 @@ func start(ctx context.Context, o Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	sqlConf, err := sqliteConfig(o)
+	store, visibility, err := stores(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	conf, err := serverConfig(o, sqlConf)
+	conf, err := serverConfig(o, store, visibility)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +272,30 @@ func (s *Server) ensureSearchAttributes(ctx context.Context, want map[string]enu
 	return nil
 }
 
+// stores returns the server's workflow and visibility stores (one and the same for
+// SQLite), with the namespace created in them.
+func stores(ctx context.Context, o Options) (store, visibility *config.SQL, err error) {
+	if o.Postgres != "" {
+		store, visibility, err = postgresStores(ctx, o.Postgres)
+	} else {
+		store, err = sqliteConfig(o)
+		visibility = store
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("namespace config: %w", err)
+	}
+	// The schema package is SQLite's, but it writes through the SQL plugin of the
+	// configuration, so it creates the namespace in PostgreSQL as well.
+	if err := sqliteschema.CreateNamespaces(store, ns); err != nil {
+		return nil, nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return store, visibility, nil
+}
+
 func sqliteConfig(o Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if o.DataDir == "" {
@@ -277,13 +307,21 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 		}
 		file := filepath.Join(o.DataDir, "temporal.db")
 		// The plugin passes every attribute but SQLite's URI parameters (mode, cache, ...)
-		// as a pragma named as given: journal_mode, not _journal_mode. WAL lets readers go
-		// on while one connection writes, so more than one connection helps; with
-		// synchronous=normal a commit does not wait for the disk (a power cut may lose the
-		// last commits, never corrupt the file: fine for a laptop); busy_timeout makes a
-		// connection wait for the writer's lock instead of failing at once.
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal", "busy_timeout": "10000"}
-		conf.MaxConns, conf.MaxIdleConns = sqliteConns, sqliteConns
+		// as a pragma named as given: journal_mode, not _journal_mode. With WAL a commit
+		// appends to the log, and with synchronous=normal it does not wait for the disk:
+		// a power cut may lose the last commits, never corrupt the file, and a crash or
+		// kill -9 of dev loses nothing. A checkpoint copies the log into the database and
+		// waits for the disk; SQLite's default, every 1000 pages, came every ~800 signals
+		// and cost most of the gap to the in-memory server, so the log grows to 10000
+		// pages (~40 MiB) first. busy_timeout makes another process (the sqlite3 shell)
+		// wait for the lock instead of failing at once. One connection, the plugin's
+		// default: with more (8 before), WAL lets readers go on while one writes, but in
+		// the devserver benchmark they were slower than one, waiting on each other's
+		// locks.
+		conf.ConnectAttributes = map[string]string{
+			"mode": "rwc", "journal_mode": "wal", "synchronous": "normal",
+			"wal_autocheckpoint": "10000", "busy_timeout": "10000",
+		}
 		conf.DatabaseName = file
 		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(conf); err != nil {
@@ -291,17 +329,10 @@ func sqliteConfig(o Options) (*config.SQL, error) {
 			}
 		}
 	}
-	ns, err := sqliteschema.NewNamespaceConfig("active", o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("namespace config: %w", err)
-	}
-	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
-	}
 	return conf, nil
 }
 
-func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
+func serverConfig(o Options, store, visibility *config.SQL) (*config.Config, error) {
 	httpPort, err := pickPort(o.Host)
 	if err != nil {
 		return nil, err
@@ -310,10 +341,14 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = o.Host
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.DefaultStore = "default"
+	conf.Persistence.VisibilityStore = "default"
+	conf.Persistence.DataStores = map[string]config.DataStore{"default": {SQL: store}}
+	if visibility != store {
+		conf.Persistence.VisibilityStore = "visibility"
+		conf.Persistence.DataStores["visibility"] = config.DataStore{SQL: visibility}
+	}
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        "active",
@@ -348,9 +383,6 @@ func serverConfig(o Options, sqlConf *config.SQL) (*config.Config, error) {
 	conf.PublicClient.HostPort = frontend
 	return &conf, nil
 }
-
-// sqliteConns is the connections to a file database (WAL lets them read at once).
-const sqliteConns = 8
 
 // pickPort returns a port for one of the server's services. A variable so that a test
 // can make it return a taken port.

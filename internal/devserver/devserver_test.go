@@ -2,7 +2,9 @@ package devserver_test
 
 import (
 	"context"
+	"database/sql"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -81,8 +83,37 @@ func TestRunsAWorkflowWithSearchAttributes(t *testing.T) {
 
 func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
+	keepsWorkflowsAcrossRestart(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+
+	// The file is in WAL mode (a mode the file keeps): the settings reached SQLite as
+	// pragmas, which they did not when they were named _journal_mode and the like.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "temporal.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Fatalf("journal_mode of temporal.db = %q, want wal", mode)
+	}
+}
+
+// The server on PostgreSQL (what the devserver benchmark measures against SQLite): its
+// databases are created and their schemas set up at the first start, and a second start
+// finds them set up and keeps the workflow.
+func TestPostgresKeepsWorkflowsAcrossRestart(t *testing.T) {
+	url := scratchDatabase(t)
+	keepsWorkflowsAcrossRestart(t, devserver.Options{Postgres: url, SearchAttributes: workflows.SearchAttributes()})
+}
+
+// keepsWorkflowsAcrossRestart starts a workflow, stops the server, starts it again on
+// the same store and finishes the workflow there.
+func keepsWorkflowsAcrossRestart(t *testing.T, o devserver.Options) {
 	ctx := context.Background()
-	srv, c := start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	srv, c := start(t, o)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survivor", TaskQueue: "restart-test"}, waitForSignal)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +121,7 @@ func TestDataDirKeepsWorkflowsAcrossRestart(t *testing.T) {
 	c.Close()
 	srv.Stop()
 
-	srv, c = start(t, devserver.Options{DataDir: dir, SearchAttributes: workflows.SearchAttributes()})
+	srv, c = start(t, o)
 	defer srv.Stop()
 	defer c.Close()
 	desc, err := c.DescribeWorkflowExecution(ctx, "survivor", run.GetRunID())

@@ -68,7 +68,7 @@ func (d Delivery) StartOptions() client.StartWorkflowOptions {
 	attrs := []temporal.SearchAttributeUpdate{
 		workflows.SAIntegration.ValueSet(workflows.TruncateBytes(d.Input.IntegrationID, maxKeywordBytes)),
 		workflows.SAChatID.ValueSet(workflows.TruncateBytes(d.Input.ChatID, maxKeywordBytes)),
-		workflows.SAStatus.ValueSet(workflows.StatusOpen),
+		workflows.SAStatus.ValueSet(string(workflows.StatusOpen)),
 	}
 	for _, kv := range []struct {
 		key temporal.SearchAttributeKeyKeyword

@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"log/slog"
 	"net/http"
@@ -28,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatrabridge/chatrabridge/internal/remote"
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
 )
 
@@ -106,7 +106,7 @@ type Client struct {
 	base    string // BaseURL without a trailing slash
 	account string // the base URL's host, the key of rate limiting and metrics
 	cfgErr  *Error
-	http    *http.Client
+	remote  *remote.Caller
 	limiter Limiter
 	now     func() time.Time
 }
@@ -117,17 +117,12 @@ type Client struct {
 // that cannot work is reported by every call as a permanent *Error, without a request
 // being sent.
 func NewClient(cfg Config, httpClient *http.Client, limiter Limiter) *Client {
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
-	// Redirects are not followed: a redirected POST would turn into a GET, and the token
-	// goes only to the configured URL. A 3xx answer is reported with where it points.
-	hc := *httpClient
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	c := &Client{cfg: cfg, http: &hc, limiter: limiter, now: time.Now}
+	// Redirects are not followed (remote.NewCaller): a 3xx answer is reported with where
+	// it points.
+	c := &Client{cfg: cfg, remote: remote.NewCaller(httpClient, cfg.Timeout, maxResponseBody), limiter: limiter, now: time.Now}
 	c.base = strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
 	u, err := url.Parse(c.base)
 	switch {
@@ -168,70 +163,67 @@ func (c *Client) do(ctx context.Context, r call, out any) (int, error) {
 		e.Op = r.op
 		return 0, &e
 	}
-	var payload io.Reader
+	var payload []byte
 	if r.body != nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return 0, fmt.Errorf("%s: encode request: %w", r.op, err)
 		}
-		payload = bytes.NewReader(b)
+		payload = b
 	}
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx, c.account); err != nil {
 			return 0, fmt.Errorf("%s: wait for the planfix rate limit: %w", r.op, err)
 		}
 	}
-	// Every exchange is bounded, even inside a long activity deadline: a hung Planfix
-	// must fail this request and let the activity retry, not stall it for minutes.
-	hctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
 	u := c.base + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
-	req, err := http.NewRequestWithContext(hctx, r.method, u, payload)
-	if err != nil {
-		return 0, c.fail(&Error{Op: r.op, Kind: KindBadRequest, Message: "cannot build the request: check the Planfix account URL"})
+	header := http.Header{
+		"Authorization": {"Bearer " + c.cfg.Token.Reveal()},
+		"Accept":        {"application/json"},
+		"User-Agent":    {"chatrabridge"},
 	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.Token.Reveal())
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "chatrabridge")
 	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
+		header.Set("Content-Type", "application/json")
 	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, c.fail(c.networkError(r.op, err))
+	// Every exchange is bounded, even inside a long activity deadline: a hung Planfix
+	// must fail this request and let the activity retry, not stall it for minutes.
+	resp, failure := c.remote.Do(ctx, r.method, u, header, payload)
+	if failure != nil {
+		if failure.Unbuildable {
+			return 0, c.fail(&Error{Op: r.op, Kind: KindBadRequest, Message: "cannot build the request: check the Planfix account URL"})
+		}
+		return 0, c.fail(c.networkError(r.op, failure))
 	}
-	defer resp.Body.Close()
 	c.observeRemaining(resp.Header)
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if err != nil {
-		return resp.StatusCode, c.fail(c.networkError(r.op, err))
+	body := resp.Body
+	if resp.ReadErr != nil {
+		return resp.Status, c.fail(c.networkError(r.op, &remote.Failure{Cause: resp.ReadErr, TimedOut: errors.Is(resp.ReadErr, context.DeadlineExceeded)}))
 	}
 
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, c.fail(c.answerError(ctx, r.op, resp, body))
+	if resp.Status < 200 || resp.Status > 299 {
+		return resp.Status, c.fail(c.answerError(ctx, r.op, resp, body))
 	}
 	// A 2xx answer may still say {"result":"fail"}.
 	if fb := parseFailBody(body); strings.EqualFold(fb.result, "fail") {
-		return resp.StatusCode, c.fail(c.answerError(ctx, r.op, resp, body))
+		return resp.Status, c.fail(c.answerError(ctx, r.op, resp, body))
 	}
-	if out != nil && resp.StatusCode != http.StatusAccepted && len(bytes.TrimSpace(body)) > 0 {
+	if out != nil && resp.Status != http.StatusAccepted && len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, out); err != nil {
-			return resp.StatusCode, c.fail(&Error{Op: r.op, HTTPStatus: resp.StatusCode, Kind: KindUnavailable, Retryable: true, Err: err,
-				Message: fmt.Sprintf("planfix answered (HTTP %d) with a body that is not the expected JSON: check that the account URL is right and ends in /rest", resp.StatusCode)})
+			return resp.Status, c.fail(&Error{Op: r.op, HTTPStatus: resp.Status, Kind: KindUnavailable, Retryable: true, Err: err,
+				Message: fmt.Sprintf("planfix answered (HTTP %d) with a body that is not the expected JSON: check that the account URL is right and ends in /rest", resp.Status)})
 		}
 	}
 	c.observe("ok")
-	return resp.StatusCode, nil
+	return resp.Status, nil
 }
 
 // answerError classifies a failed answer and, on the daily limit, blocks the account.
-func (c *Client) answerError(ctx context.Context, op string, resp *http.Response, body []byte) *Error {
+func (c *Client) answerError(ctx context.Context, op string, resp remote.Answer, body []byte) *Error {
 	now := c.now()
-	e := newError(errorInfo{op: op, status: resp.StatusCode, body: body, header: resp.Header, now: now, scrub: c.scrub})
+	e := newError(errorInfo{op: op, status: resp.Status, body: body, header: resp.Header, now: now, scrub: c.scrub})
 	if e.Kind == KindDailyLimit && c.limiter != nil {
 		// A failed Block is not reported: the error below already makes the caller wait,
 		// and the next call that meets the limit blocks again.
@@ -240,22 +232,19 @@ func (c *Client) answerError(ctx context.Context, op string, resp *http.Response
 	return e
 }
 
-func (c *Client) networkError(op string, err error) *Error {
+func (c *Client) networkError(op string, f *remote.Failure) *Error {
 	msg := "cannot reach planfix at " + c.account
+	cause := f.Cause
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	case f.TimedOut:
 		msg = "planfix at " + c.account + " did not answer in time"
-	case errors.Is(err, context.Canceled):
+		cause = context.DeadlineExceeded
+	case f.Canceled:
 		msg = "the call to planfix at " + c.account + " was cancelled"
+		cause = context.Canceled
 	}
-	// url.Error repeats the method and URL; the cause is enough, and keeps the message short.
-	cause := err
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		cause = ue.Err
-	}
-	msg += " (" + c.scrub(excerpt(cause.Error())) + "): check the account URL and the network; the call is retried"
-	return &Error{Op: op, Kind: KindNetwork, Retryable: true, Message: msg, Err: scrubbedError{err: err, scrub: c.scrub}}
+	msg += " (" + c.scrub(excerpt(f.Cause.Error())) + "): check the account URL and the network; the call is retried"
+	return &Error{Op: op, Kind: KindNetwork, Retryable: true, Message: msg, Err: scrubbedError{err: cause, scrub: c.scrub}}
 }
 
 // fail counts the failed request and returns e.
@@ -285,10 +274,7 @@ func (c *Client) observeRemaining(h http.Header) {
 
 // scrub removes the token from text that came from elsewhere.
 func (c *Client) scrub(s string) string {
-	if t := c.cfg.Token.Reveal(); len(t) >= 4 {
-		s = strings.ReplaceAll(s, t, "[redacted]")
-	}
-	return s
+	return remote.Scrub(s, c.cfg.Token.Reveal())
 }
 
 // scrubbedError wraps a cause so that its text cannot carry the token, while errors.Is
@@ -856,21 +842,6 @@ func (c *Client) TaskComments(ctx context.Context, taskID int64, q CommentQuery)
 	})
 }
 
-// FindTaskCommentBySourceObjectID looks through task id's comments for the one added with
-// sourceObjectID, and reports false when there is none.
-func (c *Client) FindTaskCommentBySourceObjectID(ctx context.Context, taskID int64, sourceObjectID string) (Comment, bool, error) {
-	q := CommentQuery{Fields: withField("", DefaultCommentListFields, "sourceObjectId")}
-	for cm, err := range c.TaskComments(ctx, taskID, q) {
-		if err != nil {
-			return Comment{}, false, err
-		}
-		if sourceObjectID != "" && strings.EqualFold(cm.SourceObjectID, sourceObjectID) {
-			return cm, true, nil
-		}
-	}
-	return Comment{}, false, nil
-}
-
 // GetComment returns comment id with GET /comment/{id} (DefaultCommentFields).
 func (c *Client) GetComment(ctx context.Context, id int64) (*Comment, error) {
 	var out struct {
@@ -901,45 +872,6 @@ func (c *Client) GetUser(ctx context.Context, id int64) (*User, error) {
 		return nil, c.fail(&Error{Op: op, HTTPStatus: http.StatusOK, Kind: KindUnavailable, Retryable: true, Message: "planfix answered without the employee; the call is retried"})
 	}
 	return out.User, nil
-}
-
-// UserQuery selects employees for POST /user/list. Fields empty means DefaultUserFields;
-// PageSize 0 means MaxPageSize.
-type UserQuery struct {
-	Offset     int
-	PageSize   int
-	OnlyActive bool
-	Filters    []Filter
-	Fields     string
-}
-
-type userListRequest struct {
-	Offset     int      `json:"offset"`
-	PageSize   int      `json:"pageSize"`
-	OnlyActive bool     `json:"onlyActive,omitempty"`
-	Filters    []Filter `json:"filters,omitempty"`
-	Fields     string   `json:"fields"`
-}
-
-// ListUsers returns one page of the employees q selects.
-func (c *Client) ListUsers(ctx context.Context, q UserQuery) ([]User, error) {
-	var out struct {
-		Users []User `json:"users"`
-	}
-	body := userListRequest{Offset: max(q.Offset, 0), PageSize: pageSize(q.PageSize), OnlyActive: q.OnlyActive, Filters: q.Filters, Fields: q.Fields}
-	if body.Fields == "" {
-		body.Fields = DefaultUserFields
-	}
-	_, err := c.do(ctx, call{op: "list employees", method: http.MethodPost, path: "/user/list", body: body}, &out)
-	return out.Users, err
-}
-
-// Users yields every employee q selects, one page (one request) at a time.
-func (c *Client) Users(ctx context.Context, q UserQuery) iter.Seq2[User, error] {
-	return pages(q.Offset, q.PageSize, func(offset, size int) ([]User, error) {
-		q.Offset, q.PageSize = offset, size
-		return c.ListUsers(ctx, q)
-	})
 }
 
 // ---- Processes, statuses, templates ----

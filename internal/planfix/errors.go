@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/chatrabridge/chatrabridge/internal/remote"
 )
 
 // Error kinds, the stable values of Error.Kind. Callers branch on them (and Temporal
@@ -60,41 +60,12 @@ const (
 	CodeCommentNotFound = 5000
 )
 
-// Error is a failed Planfix call. Message says what happened and what to fix; it never
-// contains the token. Retryable says whether the same call may succeed later, and
-// RetryAfter, when not zero, how long to wait first.
-type Error struct {
-	// Op names the call, such as "create task" or "get comment 12".
-	Op string
-	// HTTPStatus is the answer's status, 0 when there was no answer.
-	HTTPStatus int
-	// Code is Planfix's error code, 0 when the answer had none.
-	Code int
-	// Kind is one of the Kind constants.
-	Kind string
-	// Message is the explanation, with the fix.
-	Message string
-	// Param is the request parameter Planfix named as wrong (codes 40, 41) or the fields
-	// an update did not change, when known.
-	Param string
-	// Retryable reports whether retrying the same call may succeed.
-	Retryable bool
-	// RetryAfter is how long to wait before retrying, when known.
-	RetryAfter time.Duration
-	// Err is the underlying cause (a network or decoding error), if any.
-	Err error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	if e.Op == "" {
-		return e.Message
-	}
-	return e.Op + ": " + e.Message
-}
-
-// Unwrap returns the underlying cause, so errors.Is(err, context.DeadlineExceeded) works.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is a failed Planfix call (remote.Error, one type for both remote APIs). Message
+// says what happened and what to fix; it never contains the token. Retryable says
+// whether the same call may succeed later, and RetryAfter, when not zero, how long to
+// wait first. Param is the request parameter Planfix named as wrong (codes 40, 41) or the
+// fields an update did not change, when known.
+type Error = remote.Error
 
 // ErrorKind returns the Kind of the first *Error in err's chain, "" when there is none.
 func ErrorKind(err error) string {
@@ -294,21 +265,11 @@ func newError(in errorInfo) *Error {
 	return e
 }
 
-// retryAfterTime reads a Retry-After header (seconds or an HTTP date); zero when absent,
-// unreadable or not in the future.
+// retryAfterTime is when a Retry-After header (remote.RetryAfter) lets the call be
+// retried; zero when it says nothing usable.
 func retryAfterTime(h http.Header, now time.Time) time.Time {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return time.Time{}
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 || secs > 7*24*3600 {
-			return time.Time{}
-		}
-		return now.Add(time.Duration(secs) * time.Second)
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) && t.Sub(now) <= 7*24*time.Hour {
-		return t
+	if d := remote.RetryAfter(h.Get("Retry-After"), now); d > 0 {
+		return now.Add(d)
 	}
 	return time.Time{}
 }
@@ -345,21 +306,4 @@ func paramName(text string) string {
 }
 
 // excerpt shortens an error text from the remote side to one printable line.
-func excerpt(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	const max = 300
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+func excerpt(s string) string { return remote.Excerpt(s, 300) }

@@ -6,35 +6,37 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chatrabridge/chatrabridge"
 )
 
 // Conversation statuses, as stored.
 const (
-	StatusOpen      = "open"      // the chat is going on
-	StatusClosed    = "closed"    // the chat ended, the task is completed, late replies still flow
-	StatusEnded     = "ended"     // the workflow finished
-	StatusCancelled = "cancelled" // an admin stopped the sync
+	StatusOpen      = chatrabridge.StatusOpen
+	StatusClosed    = chatrabridge.StatusClosed
+	StatusEnded     = chatrabridge.StatusEnded
+	StatusCancelled = chatrabridge.StatusCancelled
 )
 
 // Conversation is one chat as the store knows it: enough for a Planfix reply to find its
 // chat and for the admin API to list conversations. The workflow holds the rest.
 type Conversation struct {
-	IntegrationID    string     `db:"integration_id" json:"integrationId"`
-	ChatID           string     `db:"chat_id" json:"chatId"`
-	WorkflowID       string     `db:"workflow_id" json:"workflowId"`
-	ClientID         string     `db:"client_id" json:"clientId"`
-	PlanfixTaskID    *int64     `db:"planfix_task_id" json:"planfixTaskId,omitempty"`
-	PlanfixContactID *int64     `db:"planfix_contact_id" json:"planfixContactId,omitempty"`
-	CustomerName     string     `db:"customer_name" json:"customerName"`
-	CustomerEmail    string     `db:"customer_email" json:"customerEmail"`
-	Status           string     `db:"status" json:"status"`
-	StartedAt        time.Time  `db:"started_at" json:"startedAt"`
-	UpdatedAt        time.Time  `db:"updated_at" json:"updatedAt"`
-	ClosedAt         *time.Time `db:"closed_at" json:"closedAt,omitempty"`
+	IntegrationID    string                          `db:"integration_id"`
+	ChatID           string                          `db:"chat_id"`
+	WorkflowID       string                          `db:"workflow_id"`
+	ClientID         string                          `db:"client_id"`
+	PlanfixTaskID    *int64                          `db:"planfix_task_id"`
+	PlanfixContactID *int64                          `db:"planfix_contact_id"`
+	CustomerName     string                          `db:"customer_name"`
+	CustomerEmail    string                          `db:"customer_email"`
+	Status           chatrabridge.ConversationStatus `db:"status"`
+	StartedAt        time.Time                       `db:"started_at"`
+	UpdatedAt        time.Time                       `db:"updated_at"`
+	ClosedAt         *time.Time                      `db:"closed_at"`
 	// ReceivesReplies says whether a reply written in the task goes to this chat: the
 	// chat created the task, or joined it as a chat of the same Chatra visitor (or of
 	// a claim the integration trusts). SaveConversation sets it from JoinedTask.
-	ReceivesReplies bool `db:"receives_replies" json:"receivesReplies"`
+	ReceivesReplies bool `db:"receives_replies"`
 
 	// JoinedTask says the conversation joined a task another chat created, and the
 	// integration does not trust email claims: the save lets it receive the task's
@@ -43,12 +45,12 @@ type Conversation struct {
 	// visitor is mapped to the conversation's contact (a mapping that an email claim
 	// never makes: see activities.EnsureContact). Not stored as such: see
 	// ReceivesReplies.
-	JoinedTask bool `db:"-" json:"-"`
+	JoinedTask bool `db:"-"`
 
 	// HeldRepliesKey names the save for the held replies it takes (SaveConversation): a
 	// save again with the same key (the same activity, retried) gets the same replies
 	// back. Empty: the save is a key of its own. Not stored.
-	HeldRepliesKey string `db:"-" json:"-"`
+	HeldRepliesKey string `db:"-"`
 }
 
 // SaveConversation inserts the conversation or updates the row of the same chat. Empty
@@ -165,7 +167,7 @@ func (db *DB) ReceivesReplies(ctx context.Context, integrationID, chatID string)
 // ConversationFilter selects conversations; empty fields match everything.
 type ConversationFilter struct {
 	IntegrationID string
-	Status        string
+	Status        chatrabridge.ConversationStatus
 	Limit         int // default 100, at most 1000
 	Offset        int
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
 	"github.com/chatrabridge/chatrabridge/internal/postgres"
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
+	"github.com/jackc/pgx/v5"
 )
 
 // waiter is one request of the ordering tests: its name, class, chat start (zero: not
@@ -132,7 +134,7 @@ func TestRateLimiterPriorityOrder(t *testing.T) {
 	if fifo[0].Priorities() {
 		t.Fatal("FirstComeFirstServed still has priorities")
 	}
-	got = fifoOrder(t, fifo, "fifo.planfix.com", ws)
+	got = fifoOrder(t, db1, fifo, "fifo.planfix.com", ws)
 	var arrival []string
 	for _, w := range ws {
 		arrival = append(arrival, w.name)
@@ -143,9 +145,9 @@ func TestRateLimiterPriorityOrder(t *testing.T) {
 }
 
 // fifoOrder starts the waiters one after the other on a busy account (FIFO limiters
-// reserve their slot as they come: the slot's order is the arrival's) and returns the
-// order they were let through.
-func fifoOrder(t *testing.T, limiters []*postgres.RateLimiter, account string, ws []waiter) []string {
+// reserve their slot as they come: the slot's order is the arrival's), each once the one
+// before has its reservation in the store, and returns the order they were let through.
+func fifoOrder(t *testing.T, db *postgres.DB, limiters []*postgres.RateLimiter, account string, ws []waiter) []string {
 	t.Helper()
 	ctx := context.Background()
 	var (
@@ -153,6 +155,7 @@ func fifoOrder(t *testing.T, limiters []*postgres.RateLimiter, account string, w
 		order []string
 		wg    sync.WaitGroup
 	)
+	var reserved time.Time // the account's next slot, as the last reservation left it
 	for _, w := range ws {
 		registered := make(chan struct{})
 		wg.Add(1)
@@ -172,10 +175,33 @@ func fifoOrder(t *testing.T, limiters []*postgres.RateLimiter, account string, w
 			mu.Unlock()
 		}()
 		<-registered
-		time.Sleep(20 * time.Millisecond) // the reservation is in before the next comes
+		reserved = waitReserved(t, db, account, reserved) // before the next comes
 	}
 	wg.Wait()
 	return order
+}
+
+// waitReserved waits until account's next slot has moved past after (a reservation was
+// made), and returns it.
+func waitReserved(t *testing.T, db *postgres.DB, account string, after time.Time) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var next *time.Time
+		err := db.Pool.QueryRow(ctx, `SELECT next_at FROM planfix_rate_limits WHERE account = $1`, account).Scan(&next)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if next != nil && next.After(after) {
+			return *next
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no reservation of %s after %v", account, after)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // A waiting request is promoted one class for every promotion step it waited: an

@@ -420,11 +420,16 @@ func (p *Planfix) Tasks() []PlanfixTask {
 	defer p.mu.Unlock()
 	out := make([]PlanfixTask, 0, len(p.tasks))
 	for _, t := range p.tasks {
-		c := *t
-		c.Assignees = slices.Clone(t.Assignees)
-		out = append(out, c)
+		out = append(out, t.clone())
 	}
 	return out
+}
+
+// clone is a copy of t that shares nothing with it.
+func (t *PlanfixTask) clone() PlanfixTask {
+	c := *t
+	c.Assignees = slices.Clone(t.Assignees)
+	return c
 }
 
 // Task returns a copy of task id.
@@ -435,9 +440,7 @@ func (p *Planfix) Task(id int64) (PlanfixTask, bool) {
 	if t == nil {
 		return PlanfixTask{}, false
 	}
-	c := *t
-	c.Assignees = slices.Clone(t.Assignees)
-	return c, true
+	return t.clone(), true
 }
 
 // Comments returns a copy of task id's comments, oldest first.
@@ -719,6 +722,20 @@ func planfixPathID(r *http.Request, prefix string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil && n > 0
+}
+
+// planfixLookup returns what the request path's {id} names (lookup runs with p.mu held),
+// or nil after answering as Planfix answers a missing one: status, code, and notFound
+// followed by the id as the path gave it.
+func planfixLookup[T any](w http.ResponseWriter, r *http.Request, prefix string, lookup func(int64) *T, status, code int, notFound string) *T {
+	var x *T
+	if id, ok := planfixPathID(r, prefix); ok {
+		x = lookup(id)
+	}
+	if x == nil {
+		planfixFail(w, status, code, notFound+r.PathValue("id"))
+	}
+	return x
 }
 
 var planfixUUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -1204,15 +1221,10 @@ func (p *Planfix) serveContactCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Planfix) serveContactGet(w http.ResponseWriter, r *http.Request) {
-	id, ok := planfixPathID(r, "contact")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var c *PlanfixContact
-	if ok {
-		c = p.contact(id)
-	}
+	c := planfixLookup(w, r, "contact", p.contact, http.StatusNotFound, 2000, "Contact not found by id ")
 	if c == nil {
-		planfixFail(w, http.StatusNotFound, 2000, "Contact not found by id "+r.PathValue("id"))
 		return
 	}
 	planfixOK(w, "contact", planfixPick(p.contactJSON(c), planfixFields(r.URL.Query().Get("fields"))))
@@ -1237,15 +1249,10 @@ func (p *Planfix) serveContactUpdate(w http.ResponseWriter, r *http.Request) {
 	if !planfixDecode(w, r, &b) || !planfixCheckSource(w, b.SourceObjectID) {
 		return
 	}
-	id, ok := planfixPathID(r, "contact")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var c *PlanfixContact
-	if ok {
-		c = p.contact(id)
-	}
+	c := planfixLookup(w, r, "contact", p.contact, http.StatusNotFound, 2000, "Contact for update not found by id ")
 	if c == nil {
-		planfixFail(w, http.StatusNotFound, 2000, "Contact for update not found by id "+r.PathValue("id"))
 		return
 	}
 	var failures []map[string]string
@@ -1368,14 +1375,11 @@ func (p *Planfix) serveContactComment(w http.ResponseWriter, r *http.Request) {
 	if !planfixDecode(w, r, &b) || !planfixCheckSource(w, b.SourceObjectID) {
 		return
 	}
-	id, ok := planfixPathID(r, "contact")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok || p.contact(id) == nil {
-		planfixFail(w, http.StatusNotFound, 2000, "Contact not found by id "+r.PathValue("id"))
-		return
+	if c := planfixLookup(w, r, "contact", p.contact, http.StatusNotFound, 2000, "Contact not found by id "); c != nil {
+		p.addComment(w, b, 0, c.ID)
 	}
-	p.addComment(w, b, 0, id)
 }
 
 func (p *Planfix) serveTemplates(w http.ResponseWriter, r *http.Request, ts []PlanfixTemplate) {
@@ -1539,15 +1543,10 @@ func (p *Planfix) serveTaskCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Planfix) serveTaskGet(w http.ResponseWriter, r *http.Request) {
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var t *PlanfixTask
-	if ok {
-		t = p.task(id)
-	}
+	t := planfixLookup(w, r, "", p.task, http.StatusNotFound, 1000, "Task not found by id ")
 	if t == nil {
-		planfixFail(w, http.StatusNotFound, 1000, "Task not found by id "+r.PathValue("id"))
 		return
 	}
 	planfixOK(w, "task", planfixPick(p.taskJSON(t), planfixFields(r.URL.Query().Get("fields"))))
@@ -1558,15 +1557,10 @@ func (p *Planfix) serveTaskUpdate(w http.ResponseWriter, r *http.Request) {
 	if !planfixDecode(w, r, &b) || !planfixCheckSource(w, b.SourceObjectID) {
 		return
 	}
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var t *PlanfixTask
-	if ok {
-		t = p.task(id)
-	}
+	t := planfixLookup(w, r, "", p.task, http.StatusNotFound, 1000, "Task for update not found by id ")
 	if t == nil {
-		planfixFail(w, http.StatusNotFound, 1000, "Task for update not found by id "+r.PathValue("id"))
 		return
 	}
 	// Fields that cannot change are reported in "failures" with 200, as the spec shows;
@@ -1669,14 +1663,11 @@ func (p *Planfix) serveTaskComment(w http.ResponseWriter, r *http.Request) {
 	if !planfixDecode(w, r, &b) || !planfixCheckSource(w, b.SourceObjectID) {
 		return
 	}
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok || p.task(id) == nil {
-		planfixFail(w, http.StatusNotFound, 1000, "Task not found by id "+r.PathValue("id"))
-		return
+	if t := planfixLookup(w, r, "", p.task, http.StatusNotFound, 1000, "Task not found by id "); t != nil {
+		p.addComment(w, b, t.ID, 0)
 	}
-	p.addComment(w, b, id, 0)
 }
 
 type planfixCommentListBody struct {
@@ -1721,14 +1712,14 @@ func (p *Planfix) serveTaskCommentList(w http.ResponseWriter, r *http.Request) {
 			desc = o.Direction == "Desc"
 		}
 	}
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok || p.task(id) == nil {
-		// The spec's example answers a missing task here with 500 and code 1000.
-		planfixFail(w, http.StatusInternalServerError, 1000, "Task not found by id "+r.PathValue("id"))
+	// The spec's example answers a missing task here with 500 and code 1000.
+	t := planfixLookup(w, r, "", p.task, http.StatusInternalServerError, 1000, "Task not found by id ")
+	if t == nil {
 		return
 	}
+	id := t.ID
 	var list []*PlanfixComment
 	if b.TypeList != "Deleted" { // the sandbox never deletes
 		for _, c := range p.comments {
@@ -1753,36 +1744,30 @@ func (p *Planfix) serveTaskCommentList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Planfix) serveCommentGet(w http.ResponseWriter, r *http.Request) {
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var c *PlanfixComment
-	if ok {
+	comment := func(id int64) *PlanfixComment {
 		for _, x := range p.comments {
 			if x.ID == id {
-				c = x
+				return x
 			}
 		}
+		return nil
 	}
+	// Code 5000 is PLANFIX.md's; the spec documents no error for this call.
+	c := planfixLookup(w, r, "", comment, http.StatusNotFound, 5000, "Comment not found by id ")
 	if c == nil {
-		// Code 5000 is PLANFIX.md's; the spec documents no error for this call.
-		planfixFail(w, http.StatusNotFound, 5000, "Comment not found by id "+r.PathValue("id"))
 		return
 	}
 	planfixOK(w, "comment", planfixPick(p.commentJSON(c), planfixFields(r.URL.Query().Get("fields"))))
 }
 
 func (p *Planfix) serveUserGet(w http.ResponseWriter, r *http.Request) {
-	id, ok := planfixPathID(r, "user")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var u *PlanfixUser
-	if ok {
-		u = p.user(id)
-	}
+	// As the spec's example: 400 with code 4000.
+	u := planfixLookup(w, r, "user", p.user, http.StatusBadRequest, 4000, "Employee not found by id - ")
 	if u == nil {
-		// As the spec's example: 400 with code 4000.
-		planfixFail(w, http.StatusBadRequest, 4000, "Employee not found by id - "+r.PathValue("id"))
 		return
 	}
 	planfixOK(w, "user", planfixPick(planfixUserJSON(u), planfixFields(r.URL.Query().Get("fields"))))
@@ -1852,16 +1837,11 @@ func (p *Planfix) serveProcesses(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Planfix) serveStatuses(w http.ResponseWriter, r *http.Request) {
-	id, ok := planfixPathID(r, "")
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var pr *PlanfixProcess
-	if ok {
-		pr = p.process(id)
-	}
+	// Undocumented; the sandbox answers like a wrong parameter value.
+	pr := planfixLookup(w, r, "", p.process, http.StatusBadRequest, 41, "Process not find by id ")
 	if pr == nil {
-		// Undocumented; the sandbox answers like a wrong parameter value.
-		planfixFail(w, http.StatusBadRequest, 41, "Process not find by id "+r.PathValue("id"))
 		return
 	}
 	fields := planfixFields(r.URL.Query().Get("fields"))

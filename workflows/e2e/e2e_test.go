@@ -206,7 +206,7 @@ func (s *stack) signalFrom(visitor, chatID, name string, arg any) {
 		// What the API sets at the start (the workflow does not upsert it again).
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAIntegration.ValueSet(s.integ.ID), workflows.SAChatID.ValueSet(chatID),
-			workflows.SAStatus.ValueSet(workflows.StatusOpen), workflows.SAClientID.ValueSet(visitor)),
+			workflows.SAStatus.ValueSet(string(workflows.StatusOpen)), workflows.SAClientID.ValueSet(visitor)),
 	}, workflows.ConversationWorkflowName, workflows.ConversationInput{IntegrationID: s.integ.ID, ChatID: chatID, ClientID: visitor})
 	if err != nil {
 		s.t.Fatalf("signal %s: %v", name, err)

@@ -1,4 +1,4 @@
-package api
+package conversation
 
 import (
 	"crypto/sha256"
