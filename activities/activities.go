@@ -86,6 +86,8 @@ type Store interface {
 	ContactTaskIDs(ctx context.Context, integrationID string, contactID int64, limit int) ([]int64, error)
 	ContactRole(ctx context.Context, integrationID string) (string, error)
 	SetContactRole(ctx context.Context, integrationID, role string) error
+	// Capabilities returns what a deep verify found out of the integration's Planfix.
+	Capabilities(ctx context.Context, integrationID string) (postgres.Capabilities, error)
 
 	SaveConversation(ctx context.Context, c postgres.Conversation) (heldReplies []int64, err error)
 	TouchConversation(ctx context.Context, integrationID, chatID string) error

@@ -68,10 +68,13 @@ type admin struct {
 	conversations Conversations
 }
 
-// conversationStore is what the admin API reads of the conversations' rows.
+// conversationStore is what the admin API reads of the conversations' rows, and what a
+// deep verify stores of the integration's Planfix.
 type conversationStore interface {
 	GetConversation(ctx context.Context, integrationID, chatID string) (*postgres.Conversation, error)
 	ListConversations(ctx context.Context, f postgres.ConversationFilter) ([]postgres.Conversation, error)
+	RecordDeepVerify(ctx context.Context, integrationID string, c postgres.Capabilities) error
+	Capabilities(ctx context.Context, integrationID string) (postgres.Capabilities, error)
 }
 
 func newAdmin(p Params, conversations Conversations) *admin {
