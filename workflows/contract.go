@@ -153,31 +153,31 @@ const (
 
 // State is what the "state" query returns.
 type State struct {
-	IntegrationID    string    `json:"integrationId"`
-	ChatID           string    `json:"chatId"`
-	ClientID         string    `json:"clientId,omitempty"`
+	IntegrationID    string                          `json:"integrationId"`
+	ChatID           string                          `json:"chatId"`
+	ClientID         string                          `json:"clientId,omitempty"`
 	Status           chatrabridge.ConversationStatus `json:"status"`
-	Episode          int       `json:"episode"`
-	CustomerName     string    `json:"customerName,omitempty"`
-	CustomerEmail    string    `json:"customerEmail,omitempty"`
-	ContactID        int64     `json:"contactId,omitempty"`
-	TaskID           int64     `json:"taskId,omitempty"`
-	TaskURL          string    `json:"taskUrl,omitempty"`
-	MessagesReceived int       `json:"messagesReceived"`          // distinct messages seen, own included
-	MessagesSkipped  int       `json:"messagesSkipped,omitempty"` // the bridge's own, come back
-	MessagesAdded    int       `json:"messagesAdded"`             // written into the task
-	MessagesFailed   int       `json:"messagesFailed,omitempty"`  // Planfix refused them for good
-	TranscriptAdded  int       `json:"transcriptAdded,omitempty"` // found only in a transcript
-	CommentsAdded    int       `json:"commentsAdded"`
-	RepliesSent      int       `json:"repliesSent"`
-	RepliesFailed    int       `json:"repliesFailed"`
-	RepliesSkipped   int       `json:"repliesSkipped,omitempty"`
-	PendingMessages  int       `json:"pendingMessages"`
-	PendingReplies   int       `json:"pendingReplies"`
-	LastActivity     time.Time `json:"lastActivity,omitzero"`
-	ClosedAt         time.Time `json:"closedAt,omitzero"`
-	CloseReason      string    `json:"closeReason,omitempty"`
-	LastError        string    `json:"lastError,omitempty"`
+	Episode          int                             `json:"episode"`
+	CustomerName     string                          `json:"customerName,omitempty"`
+	CustomerEmail    string                          `json:"customerEmail,omitempty"`
+	ContactID        int64                           `json:"contactId,omitempty"`
+	TaskID           int64                           `json:"taskId,omitempty"`
+	TaskURL          string                          `json:"taskUrl,omitempty"`
+	MessagesReceived int                             `json:"messagesReceived"`          // distinct messages seen, own included
+	MessagesSkipped  int                             `json:"messagesSkipped,omitempty"` // the bridge's own, come back
+	MessagesAdded    int                             `json:"messagesAdded"`             // written into the task
+	MessagesFailed   int                             `json:"messagesFailed,omitempty"`  // Planfix refused them for good
+	TranscriptAdded  int                             `json:"transcriptAdded,omitempty"` // found only in a transcript
+	CommentsAdded    int                             `json:"commentsAdded"`
+	RepliesSent      int                             `json:"repliesSent"`
+	RepliesFailed    int                             `json:"repliesFailed"`
+	RepliesSkipped   int                             `json:"repliesSkipped,omitempty"`
+	PendingMessages  int                             `json:"pendingMessages"`
+	PendingReplies   int                             `json:"pendingReplies"`
+	LastActivity     time.Time                       `json:"lastActivity,omitzero"`
+	ClosedAt         time.Time                       `json:"closedAt,omitzero"`
+	CloseReason      string                          `json:"closeReason,omitempty"`
+	LastError        string                          `json:"lastError,omitempty"`
 	// The customer's wait for an answer (waiting.go), filled in by the query: since
 	// when the first unanswered message waits (zero: nobody waits), how many visitor
 	// messages wait, the reminders sent in this wait and when the next is due.

@@ -265,7 +265,7 @@ func (c *conversation) addMessage(ctx workflow.Context, m Message, fromTranscrip
 		return false
 	}
 	c.st.State.MessagesReceived++
-	if strings.EqualFold(strings.TrimSpace(m.ReceivedFrom), ReceivedFromTag) || (c.ownEcho(m) && patched(ctx, patchEchoByContent)) {
+	if SentByBridge(m.ReceivedFrom) || (c.ownEcho(m) && patched(ctx, patchEchoByContent)) {
 		c.st.State.MessagesSkipped++
 		return false
 	}
