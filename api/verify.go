@@ -10,13 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
-	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
 // VerifyResult is the answer of POST /api/v1/integrations/{id}/verify: each check, ok or
@@ -30,12 +30,24 @@ type VerifyResult struct {
 	Checks []VerifyCheck `json:"checks"`
 	// Capabilities are what a deep verify found out of Planfix and stored on the
 	// integration (the workflow uses them); "" is a finding it could not make.
-	Capabilities *postgres.Capabilities `json:"capabilities,omitempty"`
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
 	// TaskTemplates and ContactTemplates are the templates the token's employee sees.
 	TaskTemplates    []planfix.Template `json:"taskTemplates"`
 	ContactTemplates []planfix.Template `json:"contactTemplates"`
 	// Statuses are those of the task template's process (empty when it is unknown).
 	Statuses []planfix.Status `json:"statuses"`
+}
+
+// Capabilities are what the bridge found out about an integration's Planfix from Planfix
+// itself (postgres.Capabilities); "" is unknown.
+type Capabilities struct {
+	// ContactRole is "assigner" or "counterparty": where a task keeps its contact.
+	ContactRole string `json:"contactRole"`
+	// SourceIDs is "returned" or "not_returned": whether Planfix returns the
+	// sourceObjectId the bridge sends with a create.
+	SourceIDs string `json:"sourceObjectIds"`
+	// DeepVerifiedAt is when a deep verify last recorded its findings; absent if never.
+	DeepVerifiedAt *time.Time `json:"deepVerifiedAt,omitempty"`
 }
 
 // VerifyCheck is one check of a verify.
@@ -108,7 +120,7 @@ func (a *admin) verifyIntegration(c echo.Context) error {
 		if caps, err = a.db.Capabilities(ctx, i.ID); err != nil {
 			return fmt.Errorf("read the integration's capabilities: %w", err)
 		}
-		res.Deep, res.Capabilities = true, &caps
+		res.Deep, res.Capabilities = true, &Capabilities{ContactRole: caps.ContactRole, SourceIDs: caps.SourceIDs, DeepVerifiedAt: caps.DeepVerifiedAt}
 	}
 	res.OK = true
 	for _, ch := range res.Checks {

@@ -19,11 +19,11 @@ const (
 // Planfix itself; "" is unknown.
 type Capabilities struct {
 	// ContactRole is ContactRoleAssigner or ContactRoleCounterparty (see ContactRole).
-	ContactRole string `json:"contactRole"`
+	ContactRole string
 	// SourceIDs is SourceIDsReturned or SourceIDsNotReturned.
-	SourceIDs string `json:"sourceObjectIds"`
+	SourceIDs string
 	// DeepVerifiedAt is when a deep verify last recorded its findings; nil if never.
-	DeepVerifiedAt *time.Time `json:"deepVerifiedAt,omitempty"`
+	DeepVerifiedAt *time.Time
 }
 
 // Capabilities returns what is known of the integration's Planfix. An integration
