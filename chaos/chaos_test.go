@@ -53,6 +53,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	"github.com/chatrabridge/chatrabridge/internal/testkit"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
@@ -601,7 +602,7 @@ func (s *stack) outage(prefix, part string, down, up func()) (refused int64) {
 // (PostgreSQL) and answered 200, none refused, and forwarded once Temporal is back; the
 // API and the worker reconnect on their own.
 func TestTemporalRestarted(t *testing.T) {
-	conf := childConfig{Port: freePort(t), DataDir: t.TempDir()}
+	conf := childConfig{Port: testkit.FreePort(t), DataDir: t.TempDir()}
 	srv := startChild(t, roleTemporal, conf)
 	s := newStack(t, setup{temporal: fmt.Sprintf("127.0.0.1:%d", conf.Port)})
 	if refused := s.outage("restart", "temporal", srv.stop, srv.restart); refused != 0 {

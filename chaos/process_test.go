@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/chatrabridge/chatrabridge/internal/app"
 	"github.com/chatrabridge/chatrabridge/internal/devserver"
+	"github.com/chatrabridge/chatrabridge/internal/testkit"
 	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
@@ -168,7 +168,7 @@ func (c *child) start() {
 	t.Cleanup(func() {
 		if t.Failed() {
 			if b, err := os.ReadFile(logFile.Name()); err == nil && len(b) > 0 {
-				t.Logf("%s (pid %d) stderr:\n%s", c.role, cmd.Process.Pid, tail(string(b), 4000))
+				t.Logf("%s (pid %d) stderr:\n%s", c.role, cmd.Process.Pid, testkit.Tail(string(b), 4000))
 			}
 		}
 	})
@@ -177,7 +177,7 @@ func (c *child) start() {
 		if !ok {
 			<-done
 			b, _ := os.ReadFile(logFile.Name())
-			t.Fatalf("%s exited before it was ready: %s", c.role, tail(string(b), 4000))
+			t.Fatalf("%s exited before it was ready: %s", c.role, testkit.Tail(string(b), 4000))
 		}
 	case <-time.After(2 * time.Minute):
 		c.kill()
@@ -208,23 +208,6 @@ func (c *child) stop() {
 	}
 }
 
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // ---- A PostgreSQL server of the test's own ----
 
 // privatePostgres is a PostgreSQL server that the test starts, and may stop and start
@@ -252,7 +235,7 @@ func startPostgres(t *testing.T) *privatePostgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	p := &privatePostgres{t: t, bin: bin, dir: filepath.Join(dir, "data"), port: freePort(t)}
+	p := &privatePostgres{t: t, bin: bin, dir: filepath.Join(dir, "data"), port: testkit.FreePort(t)}
 	if os.Geteuid() == 0 {
 		if err := exec.Command("chown", "postgres:", dir).Run(); err != nil {
 			t.Fatalf("give %s to the user postgres (PostgreSQL refuses to run as root): %v", dir, err)

@@ -39,6 +39,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
+	"github.com/chatrabridge/chatrabridge/internal/testkit"
 )
 
 var (
@@ -75,7 +76,7 @@ func startProc(t *testing.T, dir, name, bin string, env []string, args ...string
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(p.log)
-			t.Logf("%s log:\n%s", name, tail(string(b), 3000))
+			t.Logf("%s log:\n%s", name, testkit.Tail(string(b), 3000))
 		}
 	})
 	p.start()
@@ -146,30 +147,13 @@ func (p *proc) waitLog(s string, within time.Duration) string {
 		}
 		if p.exited() {
 			b, _ := os.ReadFile(p.log)
-			p.t.Fatalf("%s exited before it said %q:\n%s", p.name, s, tail(string(b), 3000))
+			p.t.Fatalf("%s exited before it said %q:\n%s", p.name, s, testkit.Tail(string(b), 3000))
 		}
 		if time.Now().After(deadline) {
 			p.t.Fatalf("%s did not say %q within %v", p.name, s, within)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // temporalCLI finds the temporal CLI.
@@ -235,12 +219,12 @@ func TestProductionTopology(t *testing.T) {
 	full := buildBinary(t, dir, "chatrabridge-full", "")
 	t.Logf("built the production binary and the full one in %v", time.Since(began).Round(100*time.Millisecond))
 
-	temporalPort := freePort(t)
+	temporalPort := testkit.FreePort(t)
 	temporal := startProc(t, dir, "temporal", cli, nil, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-		"--port", strconv.Itoa(temporalPort), "--http-port", strconv.Itoa(freePort(t)),
-		"--metrics-port", strconv.Itoa(freePort(t)), "--log-level", "error")
+		"--port", strconv.Itoa(temporalPort), "--http-port", strconv.Itoa(testkit.FreePort(t)),
+		"--metrics-port", strconv.Itoa(testkit.FreePort(t)), "--log-level", "error")
 	temporalAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(temporalPort))
-	waitTCP(t, temporalAddr, time.Minute)
+	testkit.WaitTCP(t, temporalAddr, time.Minute)
 	t.Logf("temporal server start-dev (pid %d) on %s, a namespace without the search attributes", temporal.pid(), temporalAddr)
 
 	sb := startProc(t, dir, "sandbox", full, nil, "sandbox", "--addr", "127.0.0.1:0", "--planfix-interval", sandboxInterval.String())
@@ -255,7 +239,7 @@ func TestProductionTopology(t *testing.T) {
 		"ALLOW_PRIVATE_URLS=true", "PLANFIX_INTERVAL=" + planfixInterval.String(), "LOG_LEVEL=warn",
 	}
 	for i := range 2 {
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		s.apiURLs = append(s.apiURLs, fmt.Sprintf("http://127.0.0.1:%d", port))
 		s.apis = append(s.apis, startProc(t, dir, fmt.Sprintf("api%d", i+1), bin,
 			append(env, fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", port)), "api"))
@@ -295,22 +279,6 @@ func TestProductionTopology(t *testing.T) {
 	t.Logf("the whole test took %v", time.Since(began).Round(100*time.Millisecond))
 }
 
-func waitTCP(t *testing.T, addr string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s after %v", addr, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // waitReady waits until API i answers /readyz 200.
 func (s *stack) waitReady(i int) {
 	s.t.Helper()
@@ -325,7 +293,7 @@ func (s *stack) waitReady(i int) {
 		}
 		if s.apis[i].exited() {
 			b, _ := os.ReadFile(s.apis[i].log)
-			s.t.Fatalf("api%d exited: %s", i+1, tail(string(b), 3000))
+			s.t.Fatalf("api%d exited: %s", i+1, testkit.Tail(string(b), 3000))
 		}
 		if time.Now().After(deadline) {
 			s.t.Fatalf("api%d not ready after 2 minutes", i+1)

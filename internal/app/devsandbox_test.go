@@ -23,6 +23,7 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
 	"github.com/chatrabridge/chatrabridge/internal/sandbox"
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	"github.com/chatrabridge/chatrabridge/internal/testkit"
 )
 
 const testSecretsKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -138,23 +139,12 @@ func TestWriteDevBanner(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // The sandbox module starts the sandbox with the app, makes the demo integration wired
 // to it, writes its webhook URLs (with tokens the store accepts), and stops the sandbox
 // with the app.
 func TestSandboxModule(t *testing.T) {
 	db, store := testStore(t)
-	o := DevOptions{DataDir: t.TempDir(), SandboxPort: freePort(t)}
+	o := DevOptions{DataDir: t.TempDir(), SandboxPort: testkit.FreePort(t)}
 	cfg := config.Config{PublicURL: "http://localhost:8080"}
 	var sb *sandbox.Server
 	var demo *DevDemo
