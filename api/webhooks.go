@@ -100,9 +100,31 @@ type inFlight struct {
 	n   map[string]int
 }
 
-// acquire takes a place for one delivery under key; ok is false when max are being
-// handled. release gives the place back.
-func (f *inFlight) acquire(key string) (release func(), ok bool) {
+// inFlightWait is how long a delivery waits for a place when max are being handled,
+// before it is refused: a burst of a busy site (or deliveries held a moment by a stalled
+// Temporal, see conversation.TemporalStall) is taken, while a flood is still refused.
+const inFlightWait = 2 * time.Second
+
+// acquire takes a place for one delivery under key, waiting up to inFlightWait (and
+// while ctx lasts) when max are being handled; ok is false when none came free. release
+// gives the place back.
+func (f *inFlight) acquire(ctx context.Context, key string) (release func(), ok bool) {
+	deadline := time.Now().Add(inFlightWait)
+	for {
+		if release, ok := f.take(key); ok {
+			return release, true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (f *inFlight) take(key string) (release func(), ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n[key] >= f.max {
@@ -312,7 +334,7 @@ func (s *Server) chatraWebhook(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindChatra); err != nil {
 		return err
 	}
-	release, ok := w.inFlight.acquire(TokenKindChatra + "/" + integrationID)
+	release, ok := w.inFlight.acquire(ctx, TokenKindChatra+"/"+integrationID)
 	if !ok {
 		return w.refuseChatra(c, "in_flight", time.Second, fmt.Sprintf("more than %d deliveries of this integration are being handled at once; deliver it again in a second", w.inFlight.max))
 	}
@@ -399,7 +421,7 @@ func (s *Server) planfixDelivery(c echo.Context) error {
 	if err := w.authorize(ctx, c, integrationID, TokenKindPlanfix); err != nil {
 		return err
 	}
-	release, ok := w.inFlight.acquire(TokenKindPlanfix + "/" + integrationID)
+	release, ok := w.inFlight.acquire(ctx, TokenKindPlanfix+"/"+integrationID)
 	if !ok {
 		return w.refusePlanfix(c, "in_flight", planfixRequest{}, fmt.Sprintf("more than %d requests of this integration are being handled at once", w.inFlight.max))
 	}

@@ -425,7 +425,13 @@ func (s *Service) send(ctx context.Context, d inbox.Delivery, attrs ...any) (que
 		// An error: the store is down, so nothing waits in the inbox that this one could
 		// overtake for long; Temporal may take it.
 	}
-	restarted, err = inbox.Send(ctx, s.temporal, d)
+	sendCtx := ctx
+	if s.inbox != nil {
+		var stop func()
+		sendCtx, stop = s.cutIfDown(ctx)
+		defer stop()
+	}
+	restarted, err = inbox.Send(sendCtx, s.temporal, d)
 	if err == nil {
 		s.temporalDown.clear()
 		return false, restarted, nil
@@ -436,7 +442,13 @@ func (s *Service) send(ctx context.Context, d inbox.Delivery, attrs ...any) (que
 		op += " " + se.Signal
 		attrs = append(attrs, "signals_accepted", se.Accepted)
 	}
-	terr := s.temporalError(err, op, attrs...)
+	var terr error
+	if sendCtx.Err() != nil && ctx.Err() == nil { // cut short: Temporal's health check failed too
+		s.logger.Warn("webhook: temporal does not answer its health check", append(attrs, "op", op)...)
+		terr = &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "Temporal is unavailable; deliver the webhook again later", Err: err}
+	} else {
+		terr = s.temporalError(err, op, attrs...)
+	}
 	if s.inbox == nil || chatrabridge.ErrorCode(terr) == chatrabridge.EINVALID {
 		return false, false, terr
 	}
@@ -447,6 +459,42 @@ func (s *Service) send(ctx context.Context, d inbox.Delivery, attrs ...any) (que
 	}
 	s.logger.Info("webhook kept in the inbox until Temporal takes it", attrs...)
 	return true, false, nil
+}
+
+// TemporalStall is how long a delivery's Temporal call may go unanswered before the
+// service asks whether Temporal is there at all. Temporal answers a signal in
+// milliseconds; when its server is gone, the SDK retries the call until the delivery's
+// timeout, and every delivery that comes meanwhile would wait as long, holding its place
+// among the integration's deliveries at once (the in-flight bound, beyond which Chatra
+// gets 429).
+const TemporalStall = 500 * time.Millisecond
+
+// cutIfDown returns ctx for a delivery's Temporal call that is cancelled, and Temporal
+// marked down (the next deliveries go to the inbox at once), when the call has gone
+// unanswered for TemporalStall and Temporal's health check then fails too. A Temporal
+// that answers its health check is only slow, and the call goes on. stop releases it.
+func (s *Service) cutIfDown(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-time.After(TemporalStall):
+		}
+		hctx, hcancel := context.WithTimeout(ctx, TemporalStall)
+		_, err := s.temporal.CheckHealth(hctx, &client.CheckHealthRequest{})
+		hcancel()
+		select {
+		case <-done:
+		default:
+			if err != nil && ctx.Err() == nil {
+				s.temporalDown.mark()
+				cancel()
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel() }
 }
 
 // temporalDownFor is how long after Temporal failed a webhook the next ones go straight

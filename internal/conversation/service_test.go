@@ -239,16 +239,20 @@ func TestDeliverChatraBadChatID(t *testing.T) {
 }
 
 // With Temporal down, a delivery is kept in the inbox, as it would have been sent, and
-// the next one goes behind it.
+// the next one goes behind it. The Temporal call is cut short once Temporal fails its
+// health check too, not left to the delivery's deadline.
 func TestDeliverChatraQueued(t *testing.T) {
 	box := &memInbox{}
 	s := conversation.New(conversation.Options{Temporal: stoppedClient, Inbox: box, Timeout: 2 * time.Second})
 	id := integrationID(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	out, err := s.DeliverChatra(ctx, id, webhook(t, "chatStarted", "C1", `[{"id":"M1","type":"client","text":"Hello"}]`))
 	if err != nil || !out.Queued {
 		t.Fatalf("outcome %+v, %v; want queued", out, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the delivery waited for Temporal until its deadline")
 	}
 	if len(box.kept) != 1 {
 		t.Fatalf("the inbox kept %d deliveries, want 1", len(box.kept))
