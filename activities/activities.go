@@ -242,9 +242,3 @@ func heartbeat(ctx context.Context) (stop func()) {
 	}()
 	return func() { close(done) }
 }
-
-// asPlanfix returns the Planfix error in err's chain.
-func asPlanfix(err error) (*planfix.Error, bool) {
-	pe, ok := remote.As(err)
-	return pe, ok && pe.Service() == "planfix"
-}

@@ -178,7 +178,7 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 	}
 	id, err := pf.CreateTask(ctx, nt)
 	var fellBack bool
-	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest && role == "" {
+	if pe, ok := planfix.AsError(err); ok && pe.Kind == planfix.KindBadRequest && role == "" {
 		// Refused with the contact as assigner: whether for the contact's role is told by
 		// the same create without it, never by the wording of the refusal.
 		a.Logger.Warn("planfix refused a task with the contact as assigner; trying it as counterparty", "integration", in.IntegrationID, "contact", in.ContactID, "error", err)
@@ -186,7 +186,7 @@ func (a *Activities) CreateTask(ctx context.Context, in CreateTaskInput) (Create
 		id, err = pf.CreateTask(ctx, nt)
 		fellBack = err == nil
 	}
-	if pe, ok := asPlanfix(err); ok && pe.Kind == planfix.KindBadRequest {
+	if pe, ok := planfix.AsError(err); ok && pe.Kind == planfix.KindBadRequest {
 		if goneErr := a.checkContactGone(ctx, pf, in.IntegrationID, in.ContactID, err); goneErr != nil {
 			return CreateTaskResult{}, goneErr
 		}
@@ -235,7 +235,7 @@ func (a *Activities) detectContactRole(ctx context.Context, pf *planfix.Client, 
 	if err != nil {
 		return fail(err)
 	}
-	if t.Assigner != nil && samePerson(t.Assigner.ID, contact) {
+	if t.Assigner != nil && t.Assigner.ID.Same(contact) {
 		a.setContactRole(ctx, integrationID, postgres.ContactRoleAssigner)
 		return nil
 	}
@@ -244,26 +244,13 @@ func (a *Activities) detectContactRole(ctx context.Context, pf *planfix.Client, 
 		kept = t.Assigner.ID
 	}
 	a.Logger.Warn("planfix kept someone else as the task's assigner; setting the contact as its counterparty", "integration", integrationID, "task", id, "assigner", kept)
-	if t.Counterparty == nil || !samePerson(t.Counterparty.ID, contact) {
+	if t.Counterparty == nil || !t.Counterparty.ID.Same(contact) {
 		if _, err := pf.UpdateTask(ctx, id, planfix.TaskUpdate{Counterparty: contact}); err != nil {
 			return fail(err)
 		}
 	}
 	a.setContactRole(ctx, integrationID, postgres.ContactRoleCounterparty)
 	return nil
-}
-
-// samePerson reports whether two PersonIDs name the same contact or employee.
-func samePerson(a, b planfix.PersonID) bool {
-	if n, ok := a.Contact(); ok {
-		m, ok := b.Contact()
-		return ok && n == m
-	}
-	if n, ok := a.User(); ok {
-		m, ok := b.User()
-		return ok && n == m
-	}
-	return strings.EqualFold(string(a), string(b))
 }
 
 // findMadeTask looks among the contact's tasks for the one an earlier attempt made with

@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -114,7 +112,7 @@ func TestEdgeMapsTheServiceAnswers(t *testing.T) {
 				}
 			}},
 		{"planfix held", fakeConversations{out: conversation.Outcome{Held: "kept"}},
-			"/webhooks/planfix/shop/tok", []byte(`taskId=7&commentId=9`), http.StatusOK, func(t *testing.T, a answer, _ http.Header) {
+			"/webhooks/planfix/shop/tok", []byte(`{"taskId":7,"commentId":9}`), http.StatusOK, func(t *testing.T, a answer, _ http.Header) {
 				if string(a.body) != `{"ok":true,"held":"kept"}`+"\n" {
 					t.Errorf("answer %s", a)
 				}
@@ -125,19 +123,7 @@ func TestEdgeMapsTheServiceAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.fake
 			h := edge(t, &f)
-			contentType := "application/json"
-			if tc.body[0] != '{' {
-				contentType = "application/x-www-form-urlencoded"
-			}
-			resp, err := http.Post(h.url+tc.path, contentType, bytes.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp, b := postRaw(t, h.url+tc.path, string(tc.body))
 			a := answer{resp.StatusCode, b}
 			if a.status != tc.status {
 				t.Fatalf("answer %s, want %d", a, tc.status)

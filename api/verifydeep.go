@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -123,7 +122,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 	}
 	taskID, err := pf.CreateTask(ctx, nt)
 	var refusal *planfix.Error
-	if pe, ok := asPlanfixError(err); ok && pe.Kind == planfix.KindBadRequest {
+	if pe, ok := planfix.AsError(err); ok && pe.Kind == planfix.KindBadRequest {
 		// Whether the refusal is about the contact as assigner is told by the same create
 		// with the contact as counterparty, never by the refusal's wording.
 		refusal = pe
@@ -154,7 +153,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 	case refusal != nil:
 		caps.ContactRole = postgres.ContactRoleCounterparty
 		role.Message = fmt.Sprintf("Planfix refused contact %d as a task's assigner (HTTP %d, code %d) and took it as counterparty", contactID, refusal.HTTPStatus, refusal.Code)
-	case t.Assigner != nil && samePerson(t.Assigner.ID, contact):
+	case t.Assigner != nil && t.Assigner.ID.Same(contact):
 		caps.ContactRole = postgres.ContactRoleAssigner
 		role.Message = fmt.Sprintf("Planfix kept contact %d as the task's assigner", contactID)
 	default:
@@ -163,7 +162,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 			kept = string(t.Assigner.ID)
 		}
 		role.Message = fmt.Sprintf("Planfix took the contact as assigner but kept %s instead", kept)
-		if t.Counterparty == nil || !samePerson(t.Counterparty.ID, contact) {
+		if t.Counterparty == nil || !t.Counterparty.ID.Same(contact) {
 			if _, err := pf.UpdateTask(ctx, taskID, planfix.TaskUpdate{Counterparty: contact}); err != nil {
 				role = fail(CheckPlanfixContactAsAssigner, err)
 				role.Message = "Planfix kept " + kept + " as assigner, and setting the contact as counterparty failed: " + role.Message
@@ -203,7 +202,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 		switch {
 		case err != nil:
 			read = withMeans(fail(CheckPlanfixCommentRead, err), "employees' replies cannot be read, so none reaches the chat")
-		case cm.Owner == nil || !samePerson(cm.Owner.ID, contact):
+		case cm.Owner == nil || !cm.Owner.ID.Same(contact):
 			owner := "no one"
 			if cm.Owner != nil {
 				owner = string(cm.Owner.ID)
@@ -341,23 +340,4 @@ func skipped(names ...string) []VerifyCheck {
 func withMeans(c VerifyCheck, means string) VerifyCheck {
 	c.Means = means
 	return c
-}
-
-func asPlanfixError(err error) (*planfix.Error, bool) {
-	var pe *planfix.Error
-	ok := errors.As(err, &pe)
-	return pe, ok
-}
-
-// samePerson reports whether two PersonIDs name the same contact or employee.
-func samePerson(a, b planfix.PersonID) bool {
-	if n, ok := a.Contact(); ok {
-		m, ok := b.Contact()
-		return ok && n == m
-	}
-	if n, ok := a.User(); ok {
-		m, ok := b.User()
-		return ok && n == m
-	}
-	return strings.EqualFold(string(a), string(b))
 }

@@ -67,6 +67,12 @@ const (
 // fields an update did not change, when known.
 type Error = remote.Error
 
+// AsError returns the Planfix error in err's chain (not another service's).
+func AsError(err error) (*Error, bool) {
+	e, ok := remote.As(err)
+	return e, ok && e.Service() == "planfix"
+}
+
 // ErrorKind returns the Kind of the first *Error in err's chain, "" when there is none.
 func ErrorKind(err error) string {
 	var e *Error

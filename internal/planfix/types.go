@@ -27,6 +27,19 @@ func (p PersonID) User() (int64, bool) { return p.number("user") }
 // Contact returns the contact number p names, and false when p does not name a contact.
 func (p PersonID) Contact() (int64, bool) { return p.number("contact") }
 
+// Same reports whether p and o name the same contact or employee.
+func (p PersonID) Same(o PersonID) bool {
+	if n, ok := p.Contact(); ok {
+		m, ok := o.Contact()
+		return ok && n == m
+	}
+	if n, ok := p.User(); ok {
+		m, ok := o.User()
+		return ok && n == m
+	}
+	return strings.EqualFold(string(p), string(o))
+}
+
 func (p PersonID) number(kind string) (int64, bool) {
 	k, n, ok := strings.Cut(string(p), ":")
 	if !ok || !strings.EqualFold(k, kind) {
