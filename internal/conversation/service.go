@@ -444,7 +444,7 @@ func (s *Service) send(ctx context.Context, d inbox.Delivery, attrs ...any) (que
 	}
 	var terr error
 	if sendCtx.Err() != nil && ctx.Err() == nil { // cut short: Temporal's health check failed too
-		s.logger.Warn("webhook: temporal does not answer its health check", append(attrs, "op", op)...)
+		s.logger.Warn("webhook: temporal unavailable: no answer, and its health check failed", append(attrs, "op", op)...)
 		terr = &chatrabridge.Error{Code: chatrabridge.EUNAVAILABLE, Message: "Temporal is unavailable; deliver the webhook again later", Err: err}
 	} else {
 		terr = s.temporalError(err, op, attrs...)
