@@ -2,23 +2,86 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/chatrabridge/chatrabridge/internal/app"
+	"github.com/chatrabridge/chatrabridge/internal/codec"
+	"github.com/chatrabridge/chatrabridge/workflows"
 )
 
-// The cost of payload encryption, measured in one run: two bridges in this process, on
-// the same embedded Temporal server and the same sandbox, one with PAYLOAD_ENCRYPTION on
-// and one with it off (each with a schema, a task queue and a demo integration of its
-// own). Each round runs, on each bridge in turn, an ingestion round (as the ingest
-// scenario's webhooks) and a chat-to-task round (as the task scenario's); the bridge that
-// goes first alternates from round to round (on, off; off, on; ...), so that the
-// machine's noise, and the wake of the other bridge's conversations, fall on both alike.
-// Reported: the median over the rounds of each round's figure, for each side, the ratio
-// of those medians (on ÷ off), and the median of each round's own ratio.
+// The cost of payload encryption, measured in one run, on one bridge: its payload codec
+// is switchable (payloadSwitch), and rounds alternate between encryption on and off, the
+// setting that goes first swapping from round to round (on, off; off, on; ...), so that
+// the machine's noise, and the wake of the previous turn's conversations, fall on both
+// alike. A turn is an ingestion round (as the ingest scenario's webhooks) and a
+// chat-to-task round (as the task scenario's). Reported: the median over the rounds of
+// each round's figure, for each setting, the ratio of those medians (on ÷ off), and the
+// median of each round's own ratio.
+//
+// One bridge rather than two (one per setting, side by side in the process): two bridges
+// differed from each other by a factor of 2 to 6 whatever their setting (the first one
+// started was the slower, with encryption on or off), which no alternation removes.
+
+// payloadSwitch is the bridge's payload codec with encryption switchable while it runs:
+// Encode is the production codec with encryption on or off (codec.New(keys, true or
+// false)), Decode the same codec's, which reads both; failures are converted as
+// codec.Apply converts them for the setting.
+type payloadSwitch struct {
+	on, off *codec.Codec
+	encrypt atomic.Bool
+}
+
+func newPayloadSwitch(keys *codec.Keys, encrypt bool) *payloadSwitch {
+	s := &payloadSwitch{on: codec.New(keys, true), off: codec.New(keys, false)}
+	s.encrypt.Store(encrypt)
+	return s
+}
+
+func (s *payloadSwitch) Encode(p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	if s.encrypt.Load() {
+		return s.on.Encode(p)
+	}
+	return s.off.Encode(p)
+}
+
+func (s *payloadSwitch) Decode(p []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	return s.on.Decode(p)
+}
+
+// apply sets the client options' converters, as codec.Apply does for one setting.
+func (s *payloadSwitch) apply(o *client.Options) {
+	dc := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s)
+	o.DataConverter = dc
+	o.FailureConverter = failureSwitch{s: s,
+		on:  temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc, EncodeCommonAttributes: true}),
+		off: temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{DataConverter: dc}),
+	}
+}
+
+type failureSwitch struct {
+	s       *payloadSwitch
+	on, off converter.FailureConverter
+}
+
+func (f failureSwitch) ErrorToFailure(err error) *failurepb.Failure {
+	if f.s.encrypt.Load() {
+		return f.on.ErrorToFailure(err)
+	}
+	return f.off.ErrorToFailure(err)
+}
+
+func (f failureSwitch) FailureToError(fl *failurepb.Failure) error { return f.on.FailureToError(fl) }
 
 // encRound is one side's figures in one round.
 type encRound struct {
@@ -34,25 +97,10 @@ type encRound struct {
 }
 
 func (e *env) encryptionCost(ctx context.Context) error {
-	// The other side: a second bridge with the opposite setting.
-	mainOn := *encryption == "on"
-	url, drop, err := scratchSchema(ctx, *dbURL)
-	if err != nil {
-		return err
+	if e.payloads == nil {
+		return fmt.Errorf("the bridge was started without a switchable codec")
 	}
-	defer drop()
-	other := &env{temporal: e.temporal, tc: e.tc, sb: e.sb, http: e.http}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	other.run = hex.EncodeToString(b[:])
-	stop, _, err := other.startBridge(ctx, url, !mainOn)
-	if err != nil {
-		return fmt.Errorf("the bridge with encryption %s: %w", onOff(!mainOn), err)
-	}
-	defer stop()
-	side := map[bool]*env{mainOn: e, !mainOn: other}
-	e.settle(30 * time.Second)
-
+	defer e.payloads.encrypt.Store(*encryption == "on")
 	got := map[bool][]encRound{}
 	for r := 0; r < *encRounds; r++ {
 		order := []bool{true, false}
@@ -60,18 +108,22 @@ func (e *env) encryptionCost(ctx context.Context) error {
 			order = []bool{false, true}
 		}
 		for _, on := range order {
-			s := side[on]
-			// The sandbox's Planfix counts one daily quota for both bridges, and a round
-			// spends a couple of thousand requests: each turn starts with a fresh quota, so
-			// that neither side runs out, nor skips the optional calls a low quota skips.
-			s.sb.Planfix().SetDailyQuota(encDailyQuota)
+			e.payloads.encrypt.Store(on)
+			// The sandbox's Planfix counts one daily quota (20,000) for the whole run, and
+			// a turn spends about 2,000 requests: each turn starts with a fresh quota, so
+			// that none runs out, nor skips the optional calls a low quota skips.
+			e.sb.Planfix().SetDailyQuota(encDailyQuota)
 			var f encRound
-			ing := s.ingestRound(ctx, true, fmt.Sprintf("e%d", r))
+			ing := e.ingestRound(ctx, true, fmt.Sprintf("e%d%s", r, onOff(on)))
 			f.IngestTP, f.AckP50, f.AckP99, f.IngestErrs = ing.throughput(), ms(pct(ing.lat, .5)), ms(pct(ing.lat, .99)), ing.errs
-			s.settle(30 * time.Second)
-			lat, _, missing, failed, _ := s.taskRound(fmt.Sprintf("et%d-", r))
+			e.settle(30 * time.Second)
+			lat, ids, missing, failed, _ := e.taskRound(fmt.Sprintf("et%d%s-", r, onOff(on)))
 			f.TaskP50, f.TaskP99, f.TaskMissing, f.TaskFailed = ms(pct(lat, .5)), ms(pct(lat, .99)), missing, int(failed)
-			s.settle(30 * time.Second)
+			// The switch took: the turn's conversations were started encrypted, or not.
+			if err := e.checkEncrypted(ctx, workflows.ConversationWorkflowID(app.DemoIntegrationID, ids[0]), on); err != nil {
+				return err
+			}
+			e.settle(30 * time.Second)
 			f.Load = loadavg()
 			got[on] = append(got[on], f)
 			fmt.Fprintf(os.Stderr, "  round %d encryption %-3s ingest %.1f req/s (ack p50 %.0f ms, p99 %.0f ms, %d errors), task p50 %.0f ms, p99 %.0f ms (%d missing, %d webhooks failed) (load %s)\n",
@@ -116,6 +168,27 @@ func (e *env) encryptionCost(ctx context.Context) error {
 		}
 	}
 	add(Result{Scenario: "encryption", Metric: "webhook errors + tasks missing", Value: float64(errs), Unit: "", Goal: "0", Met: bp(errs == 0), Extra: rounds})
+	return nil
+}
+
+// checkEncrypted fails unless the input of workflowID's start is encrypted exactly when
+// encrypted says it should be.
+func (e *env) checkEncrypted(ctx context.Context, workflowID string, encrypted bool) error {
+	it := e.tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return fmt.Errorf("%s has no history", workflowID)
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return fmt.Errorf("history of %s: %w", workflowID, err)
+	}
+	in := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(in) == 0 {
+		return fmt.Errorf("%s: its start has no input", workflowID)
+	}
+	if got := string(in[0].GetMetadata()[codec.MetadataEncoding]) == codec.EncodingEncrypted; got != encrypted {
+		return fmt.Errorf("%s: input encrypted %v with encryption %s: the switch did not take", workflowID, got, onOff(encrypted))
+	}
 	return nil
 }
 

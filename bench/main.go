@@ -147,7 +147,8 @@ type env struct {
 	planfixHook string
 	taskQueue   string
 	http        *http.Client
-	run         string // unique prefix of this run's chat ids
+	run         string         // unique prefix of this run's chat ids
+	payloads    *payloadSwitch // the bridge's encryption, switchable (the encryption scenario only)
 }
 
 // Result is one row of the table (and of the JSON).
@@ -224,7 +225,7 @@ func run() error {
 	default:
 		return fmt.Errorf("-payload-encryption=%q: want on or off", *encryption)
 	}
-	stop, cfg, err := e.startBridge(ctx, url, *encryption == "on")
+	stop, cfg, err := e.startBridge(ctx, url, *encryption == "on", want["encryption"])
 	if err != nil {
 		return err
 	}
@@ -277,8 +278,10 @@ func run() error {
 
 // startBridge starts the bridge (the API and worker fx graph) on the schema url reaches,
 // on a task queue of e.run, with the demo integration wired to the sandbox, and points e
-// at it. encrypt is its PAYLOAD_ENCRYPTION. It returns what stops it and its config.
-func (e *env) startBridge(ctx context.Context, url string, encrypt bool) (func(), config.Config, error) {
+// at it. encrypt is its PAYLOAD_ENCRYPTION; with switchable, the bench can turn it on and
+// off while the bridge runs (e.payloads, the encryption scenario). It returns what stops
+// it and its config.
+func (e *env) startBridge(ctx context.Context, url string, encrypt, switchable bool) (func(), config.Config, error) {
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		return nil, cfg, err
@@ -293,9 +296,23 @@ func (e *env) startBridge(ctx context.Context, url string, encrypt bool) (func()
 		s     *api.Server
 		store *postgres.IntegrationStore
 	)
+	opts := client.Options{HostPort: e.temporal.Address(), Namespace: e.temporal.Namespace(), Logger: slog.New(slog.DiscardHandler)}
+	switchOpt := fx.Options()
+	if switchable {
+		keys, err := codec.ParseKeys(cfg.PayloadKey.Reveal(), cfg.SecretsKey.Reveal())
+		if err != nil {
+			return nil, cfg, err
+		}
+		e.payloads = newPayloadSwitch(keys, encrypt)
+		e.payloads.apply(&opts)
+		// Without a codec in the graph, the client keeps the converters of opts (and the
+		// API serves no codec server, which no scenario calls).
+		switchOpt = fx.Decorate(func(*codec.Codec) *codec.Codec { return nil })
+	}
 	a := fx.New(
 		app.Base(cfg, slog.New(slog.DiscardHandler), true),
-		app.TemporalOptions(client.Options{HostPort: e.temporal.Address(), Namespace: e.temporal.Namespace(), Logger: slog.New(slog.DiscardHandler)}),
+		app.TemporalOptions(opts),
+		switchOpt,
 		app.Roles(app.Role{API: true, Worker: true}),
 		fx.Decorate(func(db *postgres.DB) planfix.Limiter {
 			// The fast limiter keeps first come, first served: the scenarios that use it
