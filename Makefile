@@ -49,5 +49,5 @@ demo: ## a scripted chat against the running `make dev`; prints the resulting ta
 demo-check: ## dev in the background on a scratch database, the demo against it, dev stopped (CI)
 	GO=$(GO) scripts/demo-check.sh
 
-ui-check: ## after a demo, the Web UI lists the conversation by the customer's email (headless Chromium)
+ui-check: ## after a demo, the Web UI lists the conversation by the customer's email and shows its decoded messages (headless Chromium)
 	GO=$(GO) scripts/ui-check.sh

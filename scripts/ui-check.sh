@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make ui-check: run `chatrabridge demo`, then check in headless Chromium that the Temporal
 # Web UI lists the demo's conversation when filtered by the customer's email (with its
-# search attributes as columns) and that its page shows its summary and current details.
-# Screenshots: .chatrabridge/ui-check.png (the list), .chatrabridge/ui-check-conversation.png.
+# search attributes as columns), that its page shows its summary and current details, and
+# that its history shows the customer's message, which Temporal holds encrypted, in clear:
+# decoded through the bridge's codec server (and, as a control, not without it).
+# Screenshots: .chatrabridge/ui-check.png (the list), .chatrabridge/ui-check-conversation.png,
+# .chatrabridge/ui-check-history.png (the decoded message).
 #
 # Uses the running `make dev` when there is one (data dir UI_CHECK_DATA_DIR, default
 # .chatrabridge); otherwise starts dev in the background as demo-check.sh does, and stops

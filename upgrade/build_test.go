@@ -16,15 +16,18 @@ import (
 	"time"
 )
 
-// releasesFile lists the releases, oldest first; the newest is the one the test upgrades
-// from.
+// releasesFile lists the releases, oldest first; the newest release is the one the test
+// upgrades from. A version with a pre-release suffix (v0.2.0-rc.1) is a point whose
+// histories were recorded for the replay test, never deployed: the test does not start
+// from it.
 const releasesFile = "workflows/testdata/releases.txt"
 
 type release struct {
 	version, commit string
 }
 
-// newestRelease reads the last release line of releasesFile under root.
+// newestRelease reads the last release line of releasesFile under root whose version has
+// no pre-release suffix.
 func newestRelease(root string) (release, error) {
 	f, err := os.Open(filepath.Join(root, releasesFile))
 	if err != nil {
@@ -41,6 +44,9 @@ func newestRelease(root string) (release, error) {
 		fields := strings.Fields(line)
 		if len(fields) != 2 || len(fields[1]) < 7 {
 			return release{}, fmt.Errorf("%s:%d: want \"<version> <commit>\", got %q", releasesFile, n, line)
+		}
+		if strings.Contains(fields[0], "-") { // a pre-release: recorded, not deployed
+			continue
 		}
 		last = release{version: fields[0], commit: fields[1]}
 	}
@@ -210,5 +216,42 @@ func untar(r io.Reader, dir string) error {
 				return err
 			}
 		}
+	}
+}
+
+// The release the test upgrades from is the newest line that is a release: a recording
+// point with a pre-release suffix, listed after it, is not deployed anywhere.
+func TestNewestReleaseSkipsPreReleases(t *testing.T) {
+	for _, tc := range []struct {
+		lines string
+		want  string
+	}{
+		{"v0.1.0 aaaaaaa\n", "v0.1.0"},
+		{"v0.1.0 aaaaaaa\nv0.2.0-rc.1 bbbbbbb\n", "v0.1.0"},
+		{"v0.1.0 aaaaaaa\nv0.2.0-rc.1 bbbbbbb\nv0.2.0 ccccccc\n", "v0.2.0"},
+		{"# a comment\n\nv0.1.0 aaaaaaa\nv0.2.0 ccccccc\nv0.3.0-rc.1 ddddddd\n", "v0.2.0"},
+	} {
+		root := t.TempDir()
+		file := filepath.Join(root, releasesFile)
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(tc.lines), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := newestRelease(root)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.lines, err)
+		}
+		if got.version != tc.want {
+			t.Errorf("%q: newest release %s, want %s", tc.lines, got.version, tc.want)
+		}
+	}
+	root := t.TempDir()
+	file := filepath.Join(root, releasesFile)
+	_ = os.MkdirAll(filepath.Dir(file), 0o755)
+	_ = os.WriteFile(file, []byte("v0.2.0-rc.1 bbbbbbb\n"), 0o644)
+	if got, err := newestRelease(root); err == nil {
+		t.Errorf("only a pre-release listed: got %+v, want an error", got)
 	}
 }

@@ -1,9 +1,10 @@
 // Package upgrade tests a rolling deploy from the previous release to the current tree
 // (go test ./upgrade -v). It has no code of its own, only TestUpgradeFromPreviousRelease:
 //
-//   - it builds `chatrabridge` twice, from the newest commit listed in
-//     workflows/testdata/releases.txt (git archive of that commit) and from the current
-//     tree, into the test's temporary directory;
+//   - it builds `chatrabridge` twice, from the commit of the newest release listed in
+//     workflows/testdata/releases.txt (a version without a pre-release suffix: a
+//     pre-release only records histories; git archive of that commit) and from the
+//     current tree, into the test's temporary directory;
 //   - it runs an embedded Temporal server, one sandbox (the Chatra and Planfix stand-ins)
 //     per conversation, so that each is a Planfix account of its own for the rate limit,
 //     and a fresh PostgreSQL database that the old binary migrates;

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"bytes"
+	"encoding/base64"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,9 +41,19 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal("no recorded histories in testdata: record them with make histories RELEASE=...")
 	}
 	dc := RecordedDataConverter(t)
+	encrypted, clear := 0, 0
 	for _, rel := range files {
 		t.Run(rel, func(t *testing.T) {
 			file := filepath.Join("testdata", filepath.FromSlash(rel))
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, encryptedEncoding) {
+				encrypted++
+			} else {
+				clear++
+			}
 			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
 				DataConverter: dc, FailureConverter: codec.FailureConverter(dc),
 			})
@@ -54,7 +66,17 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 		})
 	}
+	// Both kinds of conversation are running somewhere: those that started before
+	// encryption was on (clear payloads) and those since (encrypted).
+	t.Logf("replayed %d histories with encrypted payloads and %d in clear", encrypted, clear)
+	if encrypted == 0 || clear == 0 {
+		t.Errorf("the recorded histories hold %d with encrypted payloads and %d in clear: the replay test must cover both", encrypted, clear)
+	}
 }
+
+// encryptedEncoding is how an encrypted payload's metadata reads in a history's JSON:
+// the value of its "encoding" key, codec.EncodingEncrypted, in base64.
+var encryptedEncoding = []byte(base64.StdEncoding.EncodeToString([]byte(codec.EncodingEncrypted)))
 
 // RecordedDataConverter is the data converter of the recorded histories: the codec with
 // the test key of testdata/PAYLOAD_KEY (never a real installation's key).

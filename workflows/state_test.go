@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/chatrabridge/chatrabridge/internal/codec"
 )
 
 // Every phase written by this release reads back as itself, and the v0.1.0 flags written
@@ -125,41 +129,33 @@ func fill(t *testing.T, v reflect.Value, path string) {
 // The carried states in the recorded histories (written by earlier releases) read with a
 // phase that agrees with their status, and keep their keys and queued work.
 func TestRecordedCarriedStatesRead(t *testing.T) {
-	n := 0
+	dc := RecordedDataConverter(t)
+	n, encrypted := 0, 0
 	err := filepath.WalkDir("testdata", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
 			return err
 		}
-		raw, err := os.ReadFile(path)
+		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
-		var h struct {
-			Events []struct {
-				Started *struct {
-					Input struct{ Payloads []struct{ Data string } }
-				} `json:"workflowExecutionStartedEventAttributes"`
-				Continued *struct {
-					Input struct{ Payloads []struct{ Data string } }
-				} `json:"workflowExecutionContinuedAsNewEventAttributes"`
-			}
-		}
-		if err := json.Unmarshal(raw, &h); err != nil {
-			return err
+		h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		for _, e := range h.Events {
-			for _, in := range []*struct {
-				Input struct{ Payloads []struct{ Data string } }
-			}{e.Started, e.Continued} {
-				if in == nil || len(in.Input.Payloads) == 0 {
+			for _, in := range []*commonpb.Payloads{
+				e.GetWorkflowExecutionStartedEventAttributes().GetInput(),
+				e.GetWorkflowExecutionContinuedAsNewEventAttributes().GetInput(),
+			} {
+				if len(in.GetPayloads()) == 0 {
 					continue
 				}
-				data, err := base64.StdEncoding.DecodeString(in.Input.Payloads[0].Data)
-				if err != nil {
-					return err
-				}
+				// Through the codec: the histories recorded with encryption on hold the
+				// input encrypted.
 				var ci ConversationInput
-				if err := json.Unmarshal(data, &ci); err != nil {
+				if err := dc.FromPayload(in.GetPayloads()[0], &ci); err != nil {
 					t.Errorf("%s: input does not decode: %v", path, err)
 					continue
 				}
@@ -167,6 +163,9 @@ func TestRecordedCarriedStatesRead(t *testing.T) {
 					continue
 				}
 				n++
+				if string(in.GetPayloads()[0].GetMetadata()[codec.MetadataEncoding]) == codec.EncodingEncrypted {
+					encrypted++
+				}
 				cr := ci.Carried
 				if cr.Phase == "" || cr.Phase.status() != cr.State.Status {
 					t.Errorf("%s: carried phase %q, status %q", path, cr.Phase, cr.State.Status)
@@ -183,6 +182,9 @@ func TestRecordedCarriedStatesRead(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no recorded history carries a state: the continue-as-new history is missing")
+	}
+	if encrypted == 0 || encrypted == n {
+		t.Errorf("%d of the %d carried states were recorded encrypted: want states both in clear and encrypted", encrypted, n)
 	}
 }
 

@@ -65,12 +65,15 @@ type Result struct {
 	ClientID      string `json:"clientId"`
 	CustomerName  string `json:"customerName"`
 	CustomerEmail string `json:"customerEmail"`
-	Summary       string `json:"summary,omitempty"` // the conversation's static summary in the Web UI
-	TaskID        int64  `json:"taskId,omitempty"`
-	UIURL         string `json:"uiUrl"`         // the Web UI's base URL
-	WorkflowURL   string `json:"workflowUrl"`   // the conversation in the Web UI
-	ReplyReceived string `json:"replyReceived"` // what the customer read in the chat
-	Passed        bool   `json:"passed"`
+	// CustomerMessage is the customer's first message as they typed it: in Temporal it
+	// is encrypted, and the Web UI shows it only through the codec server.
+	CustomerMessage string `json:"customerMessage"`
+	Summary         string `json:"summary,omitempty"` // the conversation's static summary in the Web UI
+	TaskID          int64  `json:"taskId,omitempty"`
+	UIURL           string `json:"uiUrl"`         // the Web UI's base URL
+	WorkflowURL     string `json:"workflowUrl"`   // the conversation in the Web UI
+	ReplyReceived   string `json:"replyReceived"` // what the customer read in the chat
+	Passed          bool   `json:"passed"`
 }
 
 // StepError is how a run fails: the step that did not happen, and why.

@@ -123,7 +123,8 @@ func TestDemo(t *testing.T) {
 			t.Errorf("run %d: the output lacks the task's name line:\n%s", run, text)
 		}
 		if !res.Passed || res.Summary == "" || res.RunID == "" || !strings.Contains(res.ReplyReceived, "LV0001042") ||
-			!strings.HasPrefix(res.WorkflowID, "chatra/demo/demo-chat-") || res.CustomerName != "Ivan Petrov" {
+			!strings.HasPrefix(res.WorkflowID, "chatra/demo/demo-chat-") || res.CustomerName != "Ivan Petrov" ||
+			!strings.Contains(text, res.CustomerMessage) || !strings.Contains(res.CustomerMessage, "blue kettle") {
 			t.Errorf("run %d: result %+v", run, res)
 		}
 		var saved demo.Result

@@ -32,6 +32,8 @@ const (
 	replyPlain       = "Hi Ivan! Your order 1042 left our warehouse today, tracking number LV0001042. It should arrive on Thursday."
 	replyHTML        = "<p>Hi Ivan! Your order 1042 left our warehouse today, tracking number <b>LV0001042</b>.</p><p>It should arrive on Thursday.</p>"
 	closingText      = "Great, thank you!" // only in the transcript: its fragment "was lost"
+	firstMessage     = "Hi! I ordered a blue kettle last week, order 1042."
+	secondMessage    = "The tracking page still says processing. Could you check?"
 )
 
 // pollEvery is how often a wait looks again.
@@ -70,7 +72,7 @@ func newRun(dev *app.DevDemo, tc client.Client, o Options) *run {
 	r.workflowID = conversationID(dev, r.chatID)
 	r.result = &Result{
 		WorkflowID: r.workflowID, ChatID: r.chatID, ClientID: r.clientID,
-		CustomerName: visitorFirstName + " " + visitorLastName, CustomerEmail: r.email,
+		CustomerName: visitorFirstName + " " + visitorLastName, CustomerEmail: r.email, CustomerMessage: firstMessage,
 		UIURL: dev.UIURL, WorkflowURL: workflowURL(dev.UIURL, dev.Namespace, r.workflowID),
 	}
 	return r
@@ -87,8 +89,8 @@ func (r *run) play(ctx context.Context) (*Result, error) {
 		{StepReady, r.checkReady},
 		{StepCard, r.seedCard},
 		{StepStarted, r.chatStarted},
-		{StepFragment1, r.fragment(1, "Hi! I ordered a blue kettle last week, order 1042.")},
-		{StepFragment2, r.fragment(2, "The tracking page still says processing. Could you check?")},
+		{StepFragment1, r.fragment(1, firstMessage)},
+		{StepFragment2, r.fragment(2, secondMessage)},
 		{StepIntroduce, r.introduce},
 		{StepTask, r.waitTask},
 		{StepComments, r.waitComments},

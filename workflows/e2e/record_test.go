@@ -109,13 +109,25 @@ func releaseCommit(file, version string) (string, error) {
 //
 // Recording or not, each run's history, encrypted as the workers wrote it, must replay
 // through the codec against the current code (what the replay test will do with it).
+// What replays is the JSON that is written: replaying a history alters it (the SDK merges
+// the search attributes the workflow upserts into its start event's), so a history
+// written after its replay would hold, in its start event, the search attributes of the
+// run's end, and would no longer replay.
 func (s *stack) saveHistories(name, workflowID string) {
 	s.t.Helper()
 	runs, err := s.histories(workflowID)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.replayEncrypted(name, runs)
+	data := make([][]byte, len(runs))
+	for i, h := range runs {
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		data[i] = append(b, '\n')
+	}
+	s.replayEncrypted(name, data)
 	if !*record {
 		return
 	}
@@ -134,12 +146,7 @@ func (s *stack) saveHistories(name, workflowID string) {
 				*release, files[i])
 		}
 	}
-	for i, h := range runs {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(h)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		b = append(b, '\n')
+	for i, b := range data {
 		rel := *release + "/" + files[i]
 		if err := writeNew(filepath.Join(testdata, filepath.FromSlash(rel)), b); err != nil {
 			s.t.Fatal(err)
@@ -147,7 +154,7 @@ func (s *stack) saveHistories(name, workflowID string) {
 		if err := addToManifest(rel, b); err != nil {
 			s.t.Fatal(err)
 		}
-		s.t.Logf("recorded %s (%d events)", rel, len(h.Events))
+		s.t.Logf("recorded %s (%d events)", rel, len(runs[i].Events))
 	}
 }
 
@@ -230,11 +237,16 @@ func (s *stack) histories(workflowID string) ([]*historypb.History, error) {
 	return out, nil
 }
 
-// replayEncrypted replays each run through the converters of the recorded histories'
-// replay test, after checking that its start input is encrypted.
-func (s *stack) replayEncrypted(name string, runs []*historypb.History) {
+// replayEncrypted replays each run, as the JSON of its history, through the converters
+// of the recorded histories' replay test, after checking that its start input is
+// encrypted.
+func (s *stack) replayEncrypted(name string, runs [][]byte) {
 	s.t.Helper()
-	for i, h := range runs {
+	for i, b := range runs {
+		h := &historypb.History{}
+		if err := protojson.Unmarshal(b, h); err != nil {
+			s.t.Fatalf("%s run %d: %v", name, i+1, err)
+		}
 		in := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
 		if len(in) == 0 || string(in[0].GetMetadata()[codec.MetadataEncoding]) != codec.EncodingEncrypted {
 			s.t.Errorf("%s run %d: the workflow's input is not encrypted", name, i+1)
