@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,17 +31,8 @@ import (
 	"github.com/chatrabridge/chatrabridge/internal/demo"
 	"github.com/chatrabridge/chatrabridge/internal/postgres/postgrestest"
 	"github.com/chatrabridge/chatrabridge/internal/secrets"
+	"github.com/chatrabridge/chatrabridge/internal/testkit"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startDev runs the real `chatrabridge dev` graph (embedded Temporal, worker, API,
 // sandbox, demo integration) on free ports and a fresh schema, and returns its data
@@ -51,7 +41,7 @@ func startDev(t *testing.T) (string, config.Config) {
 	t.Helper()
 	_, dbURL := postgrestest.New(t)
 	dir := t.TempDir()
-	api := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	api := "127.0.0.1:" + strconv.Itoa(testkit.FreePort(t))
 	cfg, err := config.Load(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +53,7 @@ func startDev(t *testing.T) (string, config.Config) {
 	if cfg, err = app.DevConfig(cfg, dir); err != nil {
 		t.Fatal(err)
 	}
-	o := app.DevOptions{DataDir: dir, SandboxPort: freePort(t), Out: io.Discard} // Temporal on a free port, no Web UI
+	o := app.DevOptions{DataDir: dir, SandboxPort: testkit.FreePort(t), Out: io.Discard} // Temporal on a free port, no Web UI
 	a := fx.New(app.Dev(cfg, slog.New(slog.DiscardHandler), o))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
