@@ -60,7 +60,11 @@ import (
 var (
 	chats     = flag.Int("chaos.chats", 3, "chats per fault test")
 	messages  = flag.Int("chaos.messages", 3, "visitor messages per chat")
-	waitMax   = flag.Duration("chaos.wait", 4*time.Minute, "how long a test waits for its outcome, in all")
+	// A run with 30 % faults takes 20 s to 3 minutes, and now and then more: each injected
+	// timeout costs the clients' 15 s, and Temporal backs a failing activity off up to a
+	// minute between attempts; a chain of them on one chat adds up. The deadline is for a
+	// conversation that is stuck, not one that is unlucky.
+	waitMax   = flag.Duration("chaos.wait", 8*time.Minute, "how long a test waits for its outcome, in all")
 	outageFor = flag.Duration("chaos.outage", 2*time.Second, "how long the outage fault tests keep Temporal or PostgreSQL down")
 	pace      = flag.Duration("chaos.pace", 150*time.Millisecond, "in the process fault tests, the pause between two webhooks of a chat")
 	mode      = flag.String("chaos.mode", modeNormal, "how the sandbox's Planfix behaves in every test: "+strings.Join(modes, ", "))
@@ -419,6 +423,16 @@ func (s *stack) diagnose() {
 			for _, a := range d.GetPendingActivities() {
 				line += fmt.Sprintf("; activity %s %s attempt %d, last failure %q", a.GetActivityType().GetName(), a.GetState(), a.GetAttempt(), failureMessage(failures, a.GetLastFailure()))
 			}
+			// What the conversation itself recorded last (a setup that failed for good
+			// waits for its retry with no activity pending).
+			qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if v, err := c.QueryWorkflow(qctx, workflows.ConversationWorkflowID(app.DemoIntegrationID, ch.id), "", workflows.QueryState); err == nil {
+				var st workflows.State
+				if v.Get(&st) == nil && st.LastError != "" {
+					line += fmt.Sprintf("; phase %s, last error %q", st.Status, st.LastError)
+				}
+			}
+			qcancel()
 			s.t.Log(line)
 		}
 	})
