@@ -58,8 +58,8 @@ import (
 )
 
 var (
-	chats     = flag.Int("chaos.chats", 3, "chats per fault test")
-	messages  = flag.Int("chaos.messages", 3, "visitor messages per chat")
+	chats    = flag.Int("chaos.chats", 3, "chats per fault test")
+	messages = flag.Int("chaos.messages", 3, "visitor messages per chat")
 	// A run with 30 % faults takes 20 s to 3 minutes, and now and then more: each injected
 	// timeout costs the clients' 15 s, and Temporal backs a failing activity off up to a
 	// minute between attempts; a chain of them on one chat adds up. The deadline is for a
