@@ -29,6 +29,9 @@ import (
 type IntegrationAnswer struct {
 	chatrabridge.Integration
 	Webhooks *WebhookURLs `json:"webhooks,omitempty"`
+	// Capabilities, in GET's answer, are what the bridge has found out about the
+	// integration's Planfix (a deep verify, or the first chats).
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
 }
 
 // WebhookURLs are the full URLs, tokens included, to configure in Chatra (Settings,
@@ -200,11 +203,16 @@ func (a *admin) getIntegration(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	i, err := a.store.IntegrationSettings(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	i, err := a.store.IntegrationSettings(ctx, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, IntegrationAnswer{Integration: *i})
+	caps, err := a.db.Capabilities(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, IntegrationAnswer{Integration: *i, Capabilities: capabilitiesOf(caps)})
 }
 
 // updateIntegration: PATCH /api/v1/integrations/{id}, only the given fields change.

@@ -17,6 +17,7 @@ import (
 	"github.com/chatrabridge/chatrabridge"
 	"github.com/chatrabridge/chatrabridge/internal/chatra"
 	"github.com/chatrabridge/chatrabridge/internal/planfix"
+	"github.com/chatrabridge/chatrabridge/internal/postgres"
 )
 
 // VerifyResult is the answer of POST /api/v1/integrations/{id}/verify: each check, ok or
@@ -48,6 +49,10 @@ type Capabilities struct {
 	SourceIDs string `json:"sourceObjectIds"`
 	// DeepVerifiedAt is when a deep verify last recorded its findings; absent if never.
 	DeepVerifiedAt *time.Time `json:"deepVerifiedAt,omitempty"`
+}
+
+func capabilitiesOf(c postgres.Capabilities) *Capabilities {
+	return &Capabilities{ContactRole: c.ContactRole, SourceIDs: c.SourceIDs, DeepVerifiedAt: c.DeepVerifiedAt}
 }
 
 // VerifyCheck is one check of a verify.
@@ -120,7 +125,7 @@ func (a *admin) verifyIntegration(c echo.Context) error {
 		if caps, err = a.db.Capabilities(ctx, i.ID); err != nil {
 			return fmt.Errorf("read the integration's capabilities: %w", err)
 		}
-		res.Deep, res.Capabilities = true, &Capabilities{ContactRole: caps.ContactRole, SourceIDs: caps.SourceIDs, DeepVerifiedAt: caps.DeepVerifiedAt}
+		res.Deep, res.Capabilities = true, capabilitiesOf(caps)
 	}
 	res.OK = true
 	for _, ch := range res.Checks {

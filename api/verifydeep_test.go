@@ -71,6 +71,11 @@ func TestAdminVerifyDeep(t *testing.T) {
 			if err != nil || stored.ContactRole != mode.role || stored.SourceIDs != mode.sourceIDs {
 				t.Fatalf("stored capabilities = %+v, %v", stored, err)
 			}
+			// The integration's page shows what was found.
+			got := decodeAnswer[api.IntegrationAnswer](t, e.call(t, http.MethodGet, "/api/v1/integrations/"+in.ID, ""), http.StatusOK)
+			if c := got.Capabilities; c == nil || c.ContactRole != mode.role || c.SourceIDs != mode.sourceIDs || c.DeepVerifiedAt == nil {
+				t.Fatalf("GET integration: capabilities %+v, want contact role %q, sourceObjectIds %q, verified", c, mode.role, mode.sourceIDs)
+			}
 
 			tasks, contacts := e.planfix.Tasks(), e.planfix.Contacts()
 			if len(tasks) != 1 || len(contacts) != 1 {

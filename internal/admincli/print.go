@@ -74,6 +74,15 @@ func printIntegration(w io.Writer, b []byte) error {
 	row("New conversations a minute", strconv.Itoa(in.Options.NewConversationsPerMinute))
 	row("Max held replies", strconv.Itoa(in.Options.MaxHeldReplies))
 	printFirstResponse(row, in.Options.FirstResponse)
+	if c := in.Capabilities; c != nil {
+		verified := "never (chatrabridge integrations verify --deep)"
+		if c.DeepVerifiedAt != nil {
+			verified = c.DeepVerifiedAt.Local().Format(time.DateTime)
+		}
+		row("Planfix keeps the contact as", orDash(c.ContactRole))
+		row("Planfix returns sourceObjectId", orDash(c.SourceIDs))
+		row("Deep verify", verified)
+	}
 	row("Created", in.CreatedAt.Local().Format(time.DateTime))
 	row("Updated", in.UpdatedAt.Local().Format(time.DateTime))
 	if err := tw.Flush(); err != nil {
