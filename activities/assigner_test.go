@@ -137,19 +137,28 @@ func TestContactRoleRetryFindsTheTask(t *testing.T) {
 	}
 }
 
+// lostReadBack is an integration whose Planfix keeps a user as assigner, with a contact,
+// and the task of the chat's first episode made by an attempt (its effect recorded) that
+// stopped before reading it back.
+func lostReadBack(t *testing.T) (e *env, contact, task int64) {
+	t.Helper()
+	e = newEnv(t)
+	e.planfix.SetKeepUserAsAssigner(true)
+	contact = e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
+	task = e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
+	sid := planfix.SourceObjectID(integrationID, "task", chatID, "1")
+	if err := e.db.RecordEffect(context.Background(), integrationID, "task:"+sid, itoa(task)); err != nil {
+		t.Fatal(err)
+	}
+	return e, contact, task
+}
+
 // An attempt that made the task (its effect recorded) but stopped before reading it back
 // leaves the role unknown: the retry reads the task back, links the contact as
 // counterparty where Planfix kept a user, and stores the finding; nothing is created.
 func TestContactRoleDetectedAfterALostReadBack(t *testing.T) {
-	e := newEnv(t)
-	e.planfix.SetKeepUserAsAssigner(true)
+	e, contact, task := lostReadBack(t)
 	ctx := context.Background()
-	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
-	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
-	sid := planfix.SourceObjectID(integrationID, "task", chatID, "1")
-	if err := e.db.RecordEffect(ctx, integrationID, "task:"+sid, itoa(task)); err != nil {
-		t.Fatal(err)
-	}
 	in := activities.CreateTaskInput{IntegrationID: integrationID, ChatID: chatID, ClientID: clientID, Episode: 1, ContactID: contact, Visitor: ivan()}
 	got := createFirstAttempt(t, e, in)
 	equal(t, "task", got, activities.CreateTaskResult{TaskID: task, Existing: true})
@@ -169,15 +178,8 @@ func TestContactRoleDetectedAfterALostReadBack(t *testing.T) {
 // user as assigner: the retry still reads its task back and links the contact (the role
 // it knows now does not say how the earlier attempt made the task).
 func TestContactLinkedAfterALostReadBackOnceTheRoleIsKnown(t *testing.T) {
-	e := newEnv(t)
-	e.planfix.SetKeepUserAsAssigner(true)
+	e, contact, task := lostReadBack(t)
 	ctx := context.Background()
-	contact := e.planfix.AddContact(sandbox.PlanfixContact{Name: "Ivan", TemplateID: sandbox.PlanfixContactTemplateID})
-	task := e.planfix.AddTask(sandbox.PlanfixTask{Name: "Chat", TemplateID: sandbox.PlanfixTaskTemplateID, StatusID: sandbox.PlanfixStatusNew})
-	sid := planfix.SourceObjectID(integrationID, "task", chatID, "1")
-	if err := e.db.RecordEffect(ctx, integrationID, "task:"+sid, itoa(task)); err != nil {
-		t.Fatal(err)
-	}
 	if err := e.db.SetContactRole(ctx, integrationID, postgres.ContactRoleCounterparty); err != nil {
 		t.Fatal(err)
 	}
