@@ -152,7 +152,7 @@ func (a *Activities) createContact(ctx context.Context, pf *planfix.Client, i *c
 		SourceObjectID: sid,
 		Name:           name,
 		Email:          email,
-		Description:    planfix.TextToHTML(fmt.Sprintf("Created by chatrabridge from a Chatra chat on %s (visitor %s, %s).", i.Name, in.ClientID, refLine(sid))),
+		Description:    planfix.TextToHTML(fmt.Sprintf("Created by chatrabridge from a Chatra chat on %s (visitor %s, %s).", i.Name, in.ClientID, planfix.RefLine(sid))),
 	}
 	if p := strings.TrimSpace(in.Visitor.Phone); p != "" {
 		nc.Phones = []planfix.Phone{{Number: p, Type: planfix.PhoneMobile}}

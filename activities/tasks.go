@@ -281,17 +281,13 @@ func (a *Activities) findMadeTask(ctx context.Context, pf *planfix.Client, i *ch
 // madeWith reports whether an object Planfix returned is the one a create with
 // sourceObjectId sid made: by its sourceObjectId, or, when Planfix returned none (its
 // documentation leaves open whether it keeps one), by the reference to sid that the
-// bridge writes into the description of what it creates (refLine).
+// bridge writes into the description of what it creates (planfix.RefLine).
 func madeWith(sourceObjectID, description, sid string) bool {
 	if sourceObjectID != "" {
 		return strings.EqualFold(sourceObjectID, sid)
 	}
 	return strings.Contains(strings.ToLower(description), strings.ToLower(sid))
 }
-
-// refLine names sid in the description of a task or contact the bridge creates, so that
-// a retried create finds it whatever Planfix does with sourceObjectId (madeWith).
-func refLine(sid string) string { return "chatrabridge ref " + sid }
 
 // checkContactGone is called once Planfix has refused a task naming contactID (as its
 // assigner or its counterparty, in the role the integration's Planfix keeps contacts in,
@@ -331,7 +327,7 @@ func TaskName(customer, site string) string {
 }
 
 // taskDescription lists what is known of the visitor, as HTML (each value escaped, one
-// per line), and ends with the chat, the visitor and the create's reference (refLine).
+// per line), and ends with the chat, the visitor and the create's reference (planfix.RefLine).
 func taskDescription(in CreateTaskInput, sid string) string {
 	v := in.Visitor
 	var lines []string
@@ -363,7 +359,7 @@ func taskDescription(in CreateTaskInput, sid string) string {
 	for _, k := range slices.Sorted(maps.Keys(v.Extra)) {
 		add(k, v.Extra[k])
 	}
-	lines = append(lines, "", fmt.Sprintf("Chatra chat %s, visitor %s (%s).", in.ChatID, in.ClientID, refLine(sid)))
+	lines = append(lines, "", fmt.Sprintf("Chatra chat %s, visitor %s (%s).", in.ChatID, in.ClientID, planfix.RefLine(sid)))
 	return planfix.TextToHTML(strings.Join(lines, "\n"))
 }
 

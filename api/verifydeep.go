@@ -111,7 +111,7 @@ func (a *admin) deepChecks(ctx context.Context, i *chatrabridge.Integration, res
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	sid := planfix.SourceObjectID(i.ID, "verify-task", hex.EncodeToString(nonce[:]))
-	ref := "chatrabridge ref " + sid
+	ref := planfix.RefLine(sid)
 	nt := planfix.NewTask{
 		TemplateID: i.Planfix.TaskTemplateID, SourceObjectID: sid, Assigner: contact,
 		Name:        "Chatrabridge self-check " + time.Now().UTC().Format("2006-01-02 15:04:05 UTC"),

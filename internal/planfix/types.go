@@ -328,6 +328,10 @@ func SourceObjectID(parts ...string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
+// RefLine names sid in the description of a task or contact the bridge creates, so that
+// a retried create finds it whatever Planfix does with sourceObjectId.
+func RefLine(sid string) string { return "chatrabridge ref " + sid }
+
 // flexInt decodes a number that may arrive as a JSON number (1 or 1.0) or a numeric
 // string; the spec types created ids as "number".
 type flexInt int64
