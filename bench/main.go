@@ -76,7 +76,7 @@ var (
 	taskBase    = flag.Bool("task-baseline", true, "run the chat-to-task baseline (a plain SDK workflow with as many activities, same rate) before the bridge")
 	baseLike    = flag.Bool("task-baseline-like", false, "the task baseline also takes two signals and upserts search attributes three times per workflow, as a conversation does")
 	encryption  = flag.String("payload-encryption", "on", "PAYLOAD_ENCRYPTION of the bridge: on (the default, as in production) or off")
-	encRounds   = flag.Int("encryption-rounds", 4, "rounds of the encryption scenario: each runs an ingestion round and a chat-to-task round on a bridge that encrypts and on one that does not, which goes first alternating")
+	encRounds   = flag.Int("encryption-rounds", 4, "rounds of the encryption scenario: each runs an ingestion round and a chat-to-task round with encryption on and with it off, on one bridge whose encryption is switched between turns, which setting goes first alternating")
 	pollers     = flag.String("worker-pollers", "auto", "workflow and activity task pollers of the bridge's worker and of the task baseline's: auto (scaling, the bridge's default) or a fixed number of each (2 is the SDK's default)")
 	memProfile  = flag.String("memprofile", "", "write a heap profile (in use, after GC) at each size of the memory scenario to this file, suffixed with the size (go tool pprof -sample_index=inuse_space -top)")
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the scenarios (the whole process: bridge, embedded Temporal server, sandbox) to this file")
